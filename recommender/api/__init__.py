@@ -1,0 +1,31 @@
+"""The HTTP API (flask-restx): namespaces, auth, error shapes, Swagger at `/`."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_restx import Api
+
+from recommender.api.errors import register_error_handlers
+from recommender.api.health import ns as health_ns
+from recommender.api.update import ns as update_ns
+
+AUTHORIZATIONS = {"bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}}
+
+
+def init_api(app: Flask) -> Api:
+    api = Api(
+        version="1.0",
+        title="Recommender system API",
+        description=(
+            "Recommendations of research services for the Marketplace. "
+            "When RS_API_TOKEN is set, every POST needs `Authorization: Bearer <token>`."
+        ),
+        doc="/",
+        authorizations=AUTHORIZATIONS,
+        security="bearer",
+    )
+    for namespace in (update_ns, health_ns):
+        api.add_namespace(namespace, path=f"/{namespace.name}")
+    api.init_app(app)
+    register_error_handlers(app, api)
+    return api

@@ -1,0 +1,54 @@
+"""One JSON error shape for every 4xx, token auth on POST, and no 500 for client mistakes."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Flask, current_app, jsonify, request
+from flask_restx import Api
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class PayloadError(Exception):
+    """A request body that is well-formed JSON but wrong: 400 naming each bad field."""
+
+    def __init__(self, errors: dict[str, str], message: str = "Input payload validation failed"):
+        super().__init__(message)
+        self.errors = errors
+        self.message = message
+
+
+def check_token():
+    token = current_app.config.get("RS_API_TOKEN")
+    if not token or request.method != "POST":
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        response = jsonify(
+            {"message": "A valid 'Authorization: Bearer <token>' header is required"}
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    return None
+
+
+def register_error_handlers(app: Flask, api: Api) -> None:
+    app.before_request(check_token)
+
+    @api.errorhandler(PayloadError)
+    def payload_error(error: PayloadError):
+        return {"message": error.message, "errors": error.errors}, 400
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return jsonify({"message": f"Request body is larger than the limit of {limit} bytes"}), 413
+
+    @api.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return {"message": error.description or error.name}, error.code or 500

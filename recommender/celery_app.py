@@ -1,0 +1,44 @@
+"""The Celery application: Redis broker and result backend, tasks run inside a Flask app context."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask, has_app_context
+
+_flask_app: Flask | None = None
+
+
+class ContextTask(Task):
+    """Runs the task inside the app context of the last app given to `init_celery`."""
+
+    def __call__(self, *args, **kwargs):
+        if has_app_context() or _flask_app is None:
+            return super().__call__(*args, **kwargs)
+        with _flask_app.app_context():
+            return super().__call__(*args, **kwargs)
+
+
+celery = Celery("recommender", task_cls=ContextTask, include=["recommender.tasks"])
+
+
+def init_celery(app: Flask) -> Celery:
+    """Point the Celery app at this Flask app's settings."""
+    global _flask_app
+    _flask_app = app
+    redis_url = f"redis://{app.config['REDIS_HOST']}/0"
+    celery.conf.update(
+        broker_url=app.config.get("CELERY_BROKER_URL") or redis_url,
+        result_backend=app.config.get("CELERY_RESULT_BACKEND") or redis_url,
+        task_always_eager=app.config["CELERY_TASK_ALWAYS_EAGER"],
+        task_eager_propagates=False,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=24 * 3600,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # A long training must not hold other tasks (pings, publishing) prefetched behind it.
+        worker_prefetch_multiplier=1,
+    )
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,11 @@
+"""Flask CLI groups. Each module holds one thin click group that calls services."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_commands(app: Flask) -> None:
+    commands: list = []
+    for command in commands:
+        app.cli.add_command(command)

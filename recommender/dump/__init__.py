@@ -1,0 +1,1 @@
+"""Marketplace dumps: validation, referential clean-up and atomic loading."""

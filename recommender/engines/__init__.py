@@ -1,0 +1,1 @@
+"""Recommendation engines: each has a training pipeline and an inference component."""

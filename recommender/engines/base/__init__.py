@@ -1,0 +1,1 @@
+"""What every engine shares: the training outcome type and the inference interface."""

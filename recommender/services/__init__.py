@@ -1,0 +1,1 @@
+"""Use cases that orchestrate the models, engines and tasks (the API and CLI call these)."""

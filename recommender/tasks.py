@@ -1,0 +1,25 @@
+"""Celery tasks. Task bodies stay thin: they call services."""
+
+from __future__ import annotations
+
+from recommender.celery_app import celery
+from recommender.models.ops import UpdateTask
+
+# How long a queued update waits before it looks at the update lease again.
+UPDATE_RETRY_S = 2
+
+
+@celery.task(bind=True, name="recommender.tasks.update", max_retries=None)
+def update(self, task_id: str) -> str:
+    """Load a stored dump and train every engine; one update at a time."""
+    from recommender.services.update import run_update, wait_for_turn
+
+    task = UpdateTask.objects.get(task_id=task_id)
+    if not wait_for_turn(task):
+        raise self.retry(countdown=UPDATE_RETRY_S)
+    return run_update(task).status
+
+
+@celery.task(name="recommender.tasks.ping")
+def ping() -> bool:
+    return True
