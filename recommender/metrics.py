@@ -1,0 +1,40 @@
+"""Prometheus metrics, one registry per process (served at `GET /metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "recommender_http_requests_total", "HTTP requests handled", ["endpoint", "method", "status"]
+)
+REQUEST_LATENCY = Histogram(
+    "recommender_http_request_seconds",
+    "HTTP request latency",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+ENGINE_LATENCY = Histogram(
+    "recommender_engine_seconds",
+    "Time an engine takes to answer",
+    ["engine"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+)
+RECOMMENDATIONS_SERVED = Counter(
+    "recommender_recommendations_served_total", "Recommendations served", ["engine", "panel_id"]
+)
+USER_ACTIONS_STORED = Counter(
+    "recommender_user_actions_stored_total", "User actions stored", ["source"]
+)
+USER_ACTIONS_DUPLICATE = Counter(
+    "recommender_user_actions_duplicate_total", "User actions already stored", ["source"]
+)
+USER_ACTIONS_REJECTED = Counter(
+    "recommender_user_actions_rejected_total", "User actions refused as invalid", ["source"]
+)
+MODEL_VERSION = Gauge("recommender_model_version", "Live model version per engine", ["engine"])
+TRAINING_SECONDS = Histogram(
+    "recommender_training_seconds",
+    "Training pipeline durations",
+    ["pipeline", "status"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
