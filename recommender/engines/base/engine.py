@@ -1,0 +1,74 @@
+"""The one interface every recommendation engine implements.
+
+The API layer builds a `RecommendationContext` (user resolved, candidates already narrowed to
+recommendable services the user has not accessed) and asks the engine selector for an engine.
+Engines know nothing of HTTP; they answer with an `EngineResult`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RecommendationContext:
+    """What an engine needs for one request; `candidates` are already eligible (see module doc)."""
+
+    candidates: np.ndarray  # int64 service ids, eligible, in the client's order
+    panel_id: str = "v1"
+    user_id: int | None = None  # None: anonymous
+    search_data: dict = field(default_factory=dict)
+    # The user's own accessed services (already excluded from `candidates`), oldest first.
+    accessed_services: tuple[int, ...] = ()
+    unique_id: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None
+
+
+@dataclass
+class EngineResult:
+    services: list[int]
+    scores: list[float]
+    explanations: list[str]
+    explanations_short: list[str]
+
+    @classmethod
+    def empty(cls) -> EngineResult:
+        return cls([], [], [], [])
+
+    @classmethod
+    def build(cls, services, scores, long: str, short: str) -> EngineResult:
+        services = [int(s) for s in services]
+        return cls(services, [float(s) for s in scores], [long] * len(services), [short] * len(services))
+
+
+class Engine(ABC):
+    """An engine; instances are long-lived, so per-request state never lives on `self`."""
+
+    name: str
+    # Ranking engines return every candidate, ordered; others return the top K.
+    ranking: bool = False
+    # True when the engine only serves logged-in users (needs a user profile).
+    needs_user: bool = False
+
+    @abstractmethod
+    def is_ready(self) -> tuple[bool, str | None]:
+        """(ready, why not): False when the model it needs is missing."""
+
+    @abstractmethod
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        """The best `k` candidates (fewer only when fewer are eligible)."""
+
+    def rank(self, context: RecommendationContext) -> EngineResult:
+        """Every candidate, best first."""
+        return self.recommend(context, len(context.candidates))
+
+    def answer(self, context: RecommendationContext, k: int) -> EngineResult:
+        if len(context.candidates) == 0:
+            return EngineResult.empty()
+        return self.rank(context) if self.ranking else self.recommend(context, k)
