@@ -44,7 +44,8 @@ class EngineResult:
     @classmethod
     def build(cls, services, scores, long: str, short: str) -> EngineResult:
         services = [int(s) for s in services]
-        return cls(services, [float(s) for s in scores], [long] * len(services), [short] * len(services))
+        n = len(services)
+        return cls(services, [float(s) for s in scores], [long] * n, [short] * n)
 
 
 class Engine(ABC):
