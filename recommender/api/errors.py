@@ -46,9 +46,15 @@ def register_error_handlers(app: Flask, api: Api) -> None:
 
     @app.errorhandler(413)
     def too_large(_error):
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return jsonify({"message": f"Request body is larger than the limit of {limit} bytes"}), 413
+        return jsonify({"message": too_large_message()}), 413
 
     @api.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if error.code == 413:
+            return {"message": too_large_message()}, 413
         return {"message": error.description or error.name}, error.code or 500
+
+
+def too_large_message() -> str:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return f"Request body is larger than the limit of {limit} bytes (MAX_CONTENT_LENGTH)"
