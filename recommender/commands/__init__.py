@@ -6,6 +6,9 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    commands: list = []
+    from recommender.commands.demo import demo
+    from recommender.commands.seed import seed
+
+    commands: list = [seed, demo]
     for command in commands:
         app.cli.add_command(command)

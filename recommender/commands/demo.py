@@ -1,0 +1,80 @@
+"""`flask demo`: the whole service in one process, with no external services.
+
+An in-process mongomock store, a Celery worker thread on an in-memory broker (so `POST /update`
+answers at once and trains in the background, as in production), a seeded synthetic marketplace,
+every engine trained, then the API served until SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+from celery.contrib.testing.worker import start_worker
+from werkzeug.serving import make_server
+
+
+def build_demo_app(config: dict):
+    from recommender import create_app
+
+    return create_app(
+        config["ENV_NAME"],
+        MONGODB_HOST="mongomock",
+        CELERY_TASK_ALWAYS_EAGER=False,
+        CELERY_BROKER_URL="memory://",
+        CELERY_RESULT_BACKEND="cache+memory://",
+        RS_DATABUS_HOST=config["RS_DATABUS_HOST"],
+    )
+
+
+def seed_and_train(users: int, services: int, sessions: int, seed: int) -> None:
+    from recommender.services.seeding import seed_database
+    from recommender.services.update import train_chain
+
+    report = seed_database(users, services, sessions, seed)
+    click.echo(
+        f"Seeded {report.services} services, {report.users} users, "
+        f"{report.recommendations} recommendations, {report.user_actions} user actions."
+    )
+    for outcome in train_chain(None, seed=seed, progress=True):
+        detail = f" ({outcome.reason})" if outcome.reason else ""
+        click.echo(f"  {outcome.pipeline}: {outcome.status}{detail}")
+
+
+def serve_until_stopped(app, host: str, port: int) -> None:
+    server = make_server(host, port, app, threaded=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)
+    thread.start()
+    click.echo(f"Swagger UI: http://{host}:{server.port}/  (Ctrl-C stops the demo)")
+    stop.wait()
+    click.echo("Stopping")
+    server.shutdown()
+    thread.join()
+
+
+@click.command(
+    help=(
+        "Run the whole service in one process with no external services: an in-process "
+        "store, seeded synthetic data, every engine trained, then the API (Swagger UI at /)."
+    )
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--users", default=300, show_default=True, help="Synthetic users.")
+@click.option("--services", default=120, show_default=True, help="Synthetic services.")
+@click.option("--sessions", default=800, show_default=True, help="Synthetic browsing sessions.")
+@click.option("--seed", default=42, show_default=True, help="Seed of data and training.")
+def demo(host: str, port: int, users: int, services: int, sessions: int, seed: int) -> None:
+    from flask import current_app
+
+    from recommender.celery_app import celery
+
+    app = build_demo_app(current_app.config)
+    with app.app_context():
+        seed_and_train(users, services, sessions, seed)
+        with start_worker(celery, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+            serve_until_stopped(app, host, port)
