@@ -15,10 +15,12 @@ def create_app(env: str | None = None, **overrides) -> Flask:
     from recommender.celery_app import init_celery
     from recommender.commands import register_commands
     from recommender.extensions import connect_db
+    from recommender.monitoring import init_sentry
 
     config = load_config(env, **overrides)
     app = Flask(__name__)
     app.config.update(config)
+    init_sentry(app.config)  # no-op without SENTRY_DSN
     logging.basicConfig(
         level=logging.DEBUG if app.config["DEBUG"] else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

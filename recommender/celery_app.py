@@ -18,7 +18,9 @@ class ContextTask(Task):
             return super().__call__(*args, **kwargs)
 
 
-celery = Celery("recommender", task_cls=ContextTask, include=["recommender.tasks"])
+celery = Celery(
+    "recommender", task_cls=ContextTask, include=["recommender.tasks", "recommender.databus.tasks"]
+)
 
 
 def init_celery(app: Flask) -> Celery:

@@ -7,7 +7,10 @@ from flask_restx import Api
 
 from recommender.api.errors import register_error_handlers
 from recommender.api.health import ns as health_ns
+from recommender.api.metrics import init_metrics
+from recommender.api.recommendations import ns as recommendations_ns
 from recommender.api.update import ns as update_ns
+from recommender.api.user_actions import ns as user_actions_ns
 
 AUTHORIZATIONS = {"bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}}
 
@@ -24,8 +27,9 @@ def init_api(app: Flask) -> Api:
         authorizations=AUTHORIZATIONS,
         security="bearer",
     )
-    for namespace in (update_ns, health_ns):
+    for namespace in (recommendations_ns, user_actions_ns, update_ns, health_ns):
         api.add_namespace(namespace, path=f"/{namespace.name}")
     api.init_app(app)
+    init_metrics(app)
     register_error_handlers(app, api)
     return api

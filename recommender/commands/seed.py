@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -34,3 +36,32 @@ def seed_command(users: int, services: int, sessions: int, seed_value: int) -> N
         f"Seeded {report.services} services, {report.users} users, "
         f"{report.recommendations} recommendations and {report.user_actions} user actions."
     )
+
+
+@seed.command(
+    "seed_faker",
+    help=(
+        "Save the current catalogue's names, descriptions and tagline words as the synthetic "
+        "generator's word lists (SYNTHETIC_WORD_LISTS, default recommender/synthetic/"
+        "word_lists.json), so that `flask seed seed` and the demo read like real data."
+    ),
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to save the lists."
+)
+@with_appcontext
+def seed_faker_command(output: Path | None) -> None:
+    from recommender.synthetic.word_lists import (
+        collect_word_lists,
+        save_word_lists,
+        word_lists_path,
+    )
+
+    try:
+        lists = collect_word_lists()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    path = output or word_lists_path()
+    save_word_lists(lists, path)
+    sizes = ", ".join(f"{len(values)} {key}" for key, values in lists.items())
+    click.echo(f"Saved {sizes} to {path}")

@@ -36,7 +36,8 @@ def _create_indexes(document: type[Document], collection) -> None:
 def _write_staging(db: Database, document: type[Document], items: list[dict]) -> str:
     name = document._get_collection_name() + STAGING_SUFFIX
     db.drop_collection(name)
-    staging = db[name]
+    # Created explicitly: an empty kind must still replace its live collection.
+    staging = db.create_collection(name)
     _create_indexes(document, staging)
     rows = to_documents(items)
     for start in range(0, len(rows), BATCH):

@@ -14,7 +14,12 @@ from recommender.engines.base.outcome import PipelineOutcome
 TrainFn = Callable[..., PipelineOutcome]
 
 # (stage name, "module:function"), in training order: AE -> embeddings -> NCF -> RL -> Popularity.
-TRAINING_CHAIN: list[tuple[str, str]] = []
+TRAINING_CHAIN: list[tuple[str, str]] = [
+    ("ae", "recommender.engines.autoencoders.pipeline:train_ae"),
+    ("embedding", "recommender.engines.autoencoders.pipeline:train_embeddings"),
+    ("ncf", "recommender.engines.ncf.pipeline:train"),
+    ("popularity", "recommender.engines.popularity.pipeline:train"),
+]
 
 
 def stage(name: str) -> TrainFn:

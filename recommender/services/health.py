@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import stomp
 from flask import current_app
 from kombu.exceptions import OperationalError
 from pymongo.errors import PyMongoError
@@ -63,19 +62,13 @@ def celery_worker() -> dict:
 
 
 def databus() -> dict:
-    config = current_app.config
-    connection = stomp.Connection12(
-        [(config["RS_DATABUS_HOST"], config["RS_DATABUS_PORT"])],
-        reconnect_attempts_max=1,
-        timeout=CELERY_TIMEOUT_S,
-    )
-    try:
-        connection.connect(config["RS_DATABUS_USERNAME"], config["RS_DATABUS_PASSWORD"], wait=True)
-        connection.disconnect()
-        return leaf(True)
-    except Exception as error:
+    """A real STOMP CONNECT with the configured credentials (and TLS when RS_DATABUS_SSL)."""
+    from recommender.databus.connection import check, settings_from_config
+
+    error = check(settings_from_config(current_app.config, timeout_s=CELERY_TIMEOUT_S))
+    if error:
         logger.warning("Databus health check failed: %s", error)
-        return leaf(False, "Connection to databus failed")
+    return leaf(error is None, "Connection to databus failed")
 
 
 def engines() -> dict:

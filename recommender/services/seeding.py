@@ -1,4 +1,4 @@
-"""Fill the database with a synthetic marketplace: catalogue, users, orders and browsing sessions."""
+"""Fill the database with a synthetic marketplace: catalogue, users, orders and sessions."""
 
 from __future__ import annotations
 

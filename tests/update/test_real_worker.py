@@ -6,6 +6,7 @@ its own queue so that no other worker on the same Redis can take the task.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -29,6 +30,7 @@ def worker_app():
     queue = f"test-update-{uuid.uuid4()}"
     previous_queue = celery.conf.task_default_queue
     celery.conf.task_default_queue = queue
+    root_level = logging.getLogger().level  # the test worker sets up Celery's logging
     with (
         app.app_context(),
         start_worker(
@@ -38,6 +40,7 @@ def worker_app():
         yield app
     celery.conf.task_default_queue = previous_queue
     celery.conf.task_always_eager = True
+    logging.getLogger().setLevel(root_level)
 
 
 def wait_for_status(client, task_id: str, timeout_s: float = 30.0) -> dict:

@@ -188,3 +188,15 @@ def test_one_update_at_a_time(client, monkeypatch):
     assert seen_waiting == ["queued"]
     assert client.get(f"/update/{task['task_id']}").get_json()["status"] == "succeeded"
     assert leases.holder_of(UPDATE_LEASE) is None
+
+
+def test_empty_kinds_replace_the_live_ones(client, loaded):
+    dump = marketplace_dump()
+    dump["projects"] = []
+    dump["research_steps"] = []
+    for item in dump["services"]:
+        item["research_steps"] = []
+    task = post_dump(client, dump).get_json()
+    assert client.get(f"/update/{task['task_id']}").get_json()["status"] == "succeeded"
+    assert Project.objects.count() == 0
+    assert Service.objects.count() == len(dump["services"])

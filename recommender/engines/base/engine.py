@@ -7,6 +7,8 @@ Engines know nothing of HTTP; they answer with an `EngineResult`.
 
 from __future__ import annotations
 
+import datetime as dt
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -24,10 +26,16 @@ class RecommendationContext:
     # The user's own accessed services (already excluded from `candidates`), oldest first.
     accessed_services: tuple[int, ...] = ()
     unique_id: str | None = None
+    timestamp: dt.datetime | None = None  # naive UTC, when the client asked
 
     @property
     def anonymous(self) -> bool:
         return self.user_id is None
+
+    def rng(self) -> np.random.Generator:
+        """A generator seeded by the request (unique_id + timestamp): the same request replays."""
+        key = f"{self.unique_id}|{self.timestamp.isoformat() if self.timestamp else ''}"
+        return np.random.default_rng(zlib.crc32(key.encode()))
 
 
 @dataclass
@@ -69,7 +77,15 @@ class Engine(ABC):
         """Every candidate, best first."""
         return self.recommend(context, len(context.candidates))
 
-    def answer(self, context: RecommendationContext, k: int) -> EngineResult:
+    def model_version(self) -> int | None:
+        """The live model version this engine serves (None: no model); shown in /metrics."""
+        return None
+
+    def answer(
+        self, context: RecommendationContext, k: int, ranking: bool | None = None
+    ) -> EngineResult:
+        """Top `k`, or every candidate ranked when `ranking` (default: the engine's own kind)."""
         if len(context.candidates) == 0:
             return EngineResult.empty()
-        return self.rank(context) if self.ranking else self.recommend(context, k)
+        ranking = self.ranking if ranking is None else ranking
+        return self.rank(context) if ranking else self.recommend(context, k)

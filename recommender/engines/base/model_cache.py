@@ -69,6 +69,12 @@ def model_cache() -> ModelCache:
     return _cache
 
 
+def invalidate_local() -> None:
+    """Make this process's cache re-read the stamps on its next `get` (after a local write)."""
+    if _cache is not None:
+        _cache.stamps.invalidate()
+
+
 def reset_model_cache() -> None:
     """Forget every cached component and the interval (a new app may set another)."""
     global _cache

@@ -56,16 +56,20 @@ def save_candidate(
     payload = buffer.getvalue()
     version = _next_version(name)
     file_id = get_fs().put(payload, filename=f"{name}-v{version}.pt")
-    return ModelVersion(
-        name=name,
-        version=version,
-        status=CANDIDATE,
-        config=config or {},
-        metrics=metrics or {},
-        file_id=file_id,
-        size_bytes=len(payload),
-        pipeline_metadata=getattr(pipeline_metadata, "id", pipeline_metadata),
-    ).save()
+    try:
+        return ModelVersion(
+            name=name,
+            version=version,
+            status=CANDIDATE,
+            config=config or {},
+            metrics=metrics or {},
+            file_id=file_id,
+            size_bytes=len(payload),
+            pipeline_metadata=getattr(pipeline_metadata, "id", pipeline_metadata),
+        ).save()
+    except Exception:  # no orphaned weights: the file goes with the failed record
+        get_fs().delete(file_id)
+        raise
 
 
 def promote(model: ModelVersion, keep: int = 3) -> None:
@@ -75,7 +79,7 @@ def promote(model: ModelVersion, keep: int = 3) -> None:
     )
     model.status = LIVE
     model.save()
-    stamps.bump(stamp_name(model.name))
+    _changed(model.name)
     prune(model.name, keep)
 
 
@@ -131,5 +135,17 @@ def drop_all() -> int:
             fs.delete(model.file_id)
     deleted = ModelVersion.objects.delete()
     for name in names:
-        stamps.bump(stamp_name(name))
+        _changed(name)
     return deleted
+
+
+def _changed(name: str) -> None:
+    """Tell every serving process (stamp) and this one at once (its cache) that `name` changed.
+
+    Without the local part, a stage trained right after another in the same worker could read
+    the stamps it cached before the promotion and miss the new version for an interval.
+    """
+    from recommender.engines.base.model_cache import invalidate_local  # cycle: cache uses us
+
+    stamps.bump(stamp_name(name))
+    invalidate_local()

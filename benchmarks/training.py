@@ -1,0 +1,241 @@
+"""Training benchmark: time and peak memory per training stage, per catalogue size.
+
+    .venv/bin/python benchmarks/training.py [--sizes 10000x1000,100000x10000]
+        [--stages ae,embedding] [--device cpu|cuda] [--seed 42]
+
+Each size (USERSxSERVICES) runs in its own subprocess, so peak memory (ru_maxrss) is that size's
+alone. The subprocess fills an in-process mongomock store with a synthetic catalogue (bulk
+inserts), then runs the named stages of the training chain in order, as `/update` does.
+
+Per stage, database time is split from computation and named by store:
+  - catalogue read: the pipeline's extract step (mongomock scan + projection),
+  - model read / model write: model_store.load / save_candidate + promote (GridFS on mongomock).
+Computation is the rest of the run. Mongomock is far slower than a MongoDB server, which is why
+the store times are reported apart. Later engines add their stage names to `--stages`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_SIZES = "10000x1000,100000x10000"
+DEFAULT_STAGES = "ae,embedding"
+# Vocabulary sizes in the spirit of the EOSC catalogue.
+FACETS = {
+    "categories": 300,
+    "scientific_domains": 200,
+    "providers": 2000,
+    "platforms": 100,
+    "target_users": 20,
+    "access_modes": 5,
+    "access_types": 5,
+    "trls": 9,
+    "life_cycle_statuses": 6,
+    "research_steps": 10,
+}
+COUNTRIES = [f"{a}{b}" for a in "ABCDEFGHIJKLMNOP" for b in "ABCDEFGHIJKLMNOP"][:250]
+CLUSTERS = 40
+
+
+def max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def synthetic_catalogue(users: int, services: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """User and service documents (`_id` keyed), from recommender.synthetic when it exists."""
+    try:
+        from recommender.synthetic import generate_marketplace
+    except ImportError:
+        return _own_catalogue(users, services, seed)
+    dump = generate_marketplace(users=users, services=services, seed=seed)
+
+    def docs(rows: list[dict]) -> list[dict]:
+        return [{"_id": row["id"], **{k: v for k, v in row.items() if k != "id"}} for row in rows]
+
+    return docs(dump["users"]), docs(dump["services"])
+
+
+def _own_catalogue(users: int, services: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Clustered interests: each cluster favours a slice of every facet's ids."""
+    rng = np.random.default_rng(seed)
+
+    def pick(facet: str, cluster: np.ndarray, size: int) -> list[list[int]]:
+        high = FACETS[facet]
+        centre = (cluster * high // CLUSTERS)[:, None]
+        values = (centre + rng.integers(0, max(high // CLUSTERS, 3), (len(cluster), size))) % high
+        noise = rng.random(values.shape) < 0.15
+        values = np.where(noise, rng.integers(0, high, values.shape), values)
+        return [sorted(set(row)) for row in values.tolist()]
+
+    s_cluster = rng.integers(CLUSTERS, size=services)
+    providers = pick("providers", s_cluster, 2)
+    service_docs = [
+        {"_id": i + 1, "name": f"Service {i}", "status": "published"} for i in range(services)
+    ]
+    columns = {facet: pick(facet, s_cluster, 3) for facet in FACETS if facet != "providers"}
+    countries = rng.integers(0, len(COUNTRIES), (services, 2))
+    for i, doc in enumerate(service_docs):
+        doc.update({facet: values[i] for facet, values in columns.items()})
+        doc["providers"] = providers[i]
+        doc["resource_organisation"] = providers[i][0]
+        doc["countries"] = [COUNTRIES[c] for c in set(countries[i].tolist())]
+    u_cluster = rng.integers(CLUSTERS, size=users)
+    categories, domains = pick("categories", u_cluster, 3), pick("scientific_domains", u_cluster, 2)
+    user_docs = [
+        {"_id": 100_000_000 + i, "categories": categories[i], "scientific_domains": domains[i]}
+        for i in range(users)
+    ]
+    return user_docs, service_docs
+
+
+class StoreTimer:
+    """Wraps model_store's database calls to time them (the pipelines call them by module)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def install(self) -> None:
+        from recommender.engines.base import model_store
+
+        for function, label in (
+            ("load", "model read (GridFS/mongomock)"),
+            ("save_candidate", "model write (GridFS/mongomock)"),
+            ("promote", "model write (GridFS/mongomock)"),
+        ):
+            setattr(model_store, function, self._timed(getattr(model_store, function), label))
+
+    def _timed(self, function, label: str):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - started
+
+        return timed
+
+    def take(self) -> dict[str, float]:
+        taken, self.seconds = dict(self.seconds), defaultdict(float)
+        return taken
+
+
+def run_size(users: int, services: int, stages: list[str], seed: int, device: str) -> dict:
+    os.environ["TRAINING_DEVICE"] = device
+    from recommender import create_app
+    from recommender.engines import chain
+    from recommender.engines.base.pipeline import STEPS
+    from recommender.extensions import get_db
+    from recommender.models.marketplace import Service, User
+    from recommender.models.ops import PipelineMetadata
+
+    app = create_app("testing", MONGODB_HOST="mongomock", TRAINING_DEVICE=device)
+    result: dict = {"users": users, "services": services, "device": device, "stages": {}}
+    with app.app_context():
+        started = time.perf_counter()
+        user_docs, service_docs = synthetic_catalogue(users, services, seed)
+        result["generate_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        get_db()[User._get_collection_name()].insert_many(user_docs)
+        get_db()[Service._get_collection_name()].insert_many(service_docs)
+        result["insert_s (mongomock bulk)"] = time.perf_counter() - started
+        del user_docs, service_docs
+        result["rss_after_setup_mib"] = max_rss_mib()
+        timer = StoreTimer()
+        timer.install()
+        for name in stages:
+            train = chain.stage(name)  # imports outside the timing
+            started, cpu_started = time.perf_counter(), time.process_time()
+            outcome = train(seed=seed, progress=False)
+            total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            metadata = PipelineMetadata.objects(pipeline=outcome.pipeline).first()
+            steps = {step.name: step.duration_s or 0.0 for step in metadata.steps}
+            store = timer.take()
+            store["catalogue read (mongomock, extract step)"] = steps.get("extract", 0.0)
+            result["stages"][name] = {
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "total_s": total,
+                "cpu_s": cpu,  # all threads: with the machine shared, wall time includes waiting
+                "compute_s": total - sum(store.values()),
+                "store_s": store,
+                "steps_s": steps,
+                "train_details": scalars(metadata.steps[STEPS.index("train")].details),
+                "peak_rss_mib": max_rss_mib(),
+            }
+    result["peak_rss_mib"] = max_rss_mib()
+    return result
+
+
+def scalars(details: dict) -> dict:
+    """`details` without lists (loss curves), for a readable record."""
+    return {
+        key: scalars(value) if isinstance(value, dict) else value
+        for key, value in details.items()
+        if not isinstance(value, list)
+    }
+
+
+def print_table(results: list[dict]) -> None:
+    print(
+        "| users | services | stage | status | compute s | total s | total cpu s"
+        " | catalogue read s | model read s | model write s | peak RSS MiB (store incl.) |"
+    )
+    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        for name, s in r["stages"].items():
+            store = s["store_s"]
+            print(
+                f"| {r['users']:,} | {r['services']:,} | {name} | {s['status']} "
+                f"| {s['compute_s']:.1f} | {s['total_s']:.1f} | {s['cpu_s']:.1f} "
+                f"| {store.get('catalogue read (mongomock, extract step)', 0):.1f} "
+                f"| {store.get('model read (GridFS/mongomock)', 0):.2f} "
+                f"| {store.get('model write (GridFS/mongomock)', 0):.2f} "
+                f"| {s['peak_rss_mib']:.0f} |"
+            )
+        print(
+            f"|  |  | (setup: generate {r['generate_s']:.1f} s, "
+            f"bulk insert {r['insert_s (mongomock bulk)']:.1f} s, "
+            f"RSS after setup {r['rss_after_setup_mib']:.0f} MiB) | | | | | | | | |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help="USERSxSERVICES, comma separated")
+    parser.add_argument("--stages", default=DEFAULT_STAGES, help="training chain stage names")
+    parser.add_argument("--device", default=os.environ.get("TRAINING_DEVICE", "cpu"))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one size, print JSON
+    args = parser.parse_args()
+    stages = args.stages.split(",")
+    if args.one:
+        users, services = (int(x) for x in args.one.split("x"))
+        print(json.dumps(run_size(users, services, stages, args.seed, args.device)))
+        return
+    results = []
+    for size in args.sizes.split(","):
+        command = [sys.executable, __file__, "--one", size, "--stages", args.stages]
+        command += ["--seed", str(args.seed), "--device", args.device]
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            sys.exit(f"size {size} failed:\n{done.stderr[-3000:]}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1], indent=1), file=sys.stderr)
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()

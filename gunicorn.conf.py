@@ -1,0 +1,20 @@
+"""Gunicorn settings for the API container: `gunicorn app:app` reads this file from /app.
+
+Each worker process builds the app once and keeps its models cached, so more workers cost memory,
+never a model load per request. Override any setting with GUNICORN_CMD_ARGS (gunicorn's own
+variable), e.g. GUNICORN_CMD_ARGS="--threads 8".
+"""
+
+import os
+
+bind = "0.0.0.0:5000"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = 4
+# A dump (up to MAX_CONTENT_LENGTH) is read and validated inside the `POST /update` request.
+timeout = 300
+graceful_timeout = 30
+# Heartbeat files in memory, not on the container's overlay filesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+accesslog = "-"
+errorlog = "-"

@@ -1,0 +1,1 @@
+"""Autoencoders over content features, and the user and service embeddings they produce."""

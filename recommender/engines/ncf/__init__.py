@@ -1,0 +1,1 @@
+"""NCF: neural collaborative filtering (GMF + MLP over ids, plus a content branch)."""

@@ -1,0 +1,125 @@
+"""`NCF` (top K) and `NCFRanking` (every candidate) for logged-in users.
+
+The component (network, id indexes, the embeddings its content branch was trained on) is built
+once per NCF version, embeddings version and catalogue version (model_cache). A request is then
+two searchsorted lookups and one forward pass over the candidate tensor. Users and services the
+model was not trained with map to its learned "unknown" id rows and are scored through the
+content branch (their AE embeddings, encoded on demand by the embeddings table).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recommender import stamps
+from recommender.engines.autoencoders import embeddings as emb
+from recommender.engines.base import model_store
+from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.model_cache import model_cache
+from recommender.engines.base.model_store import StoredModel
+from recommender.engines.ncf.model import UNKNOWN, IdIndex, NCFModel, NCFShape
+from recommender.engines.ncf.pipeline import MODEL_NAME
+
+logger = logging.getLogger(__name__)
+
+LONG_KNOWN = "Marketplace users whose orders resemble yours also ordered this service."
+SHORT_KNOWN = "Ordered by users like you"
+LONG_NEW_USER = "It fits the scientific domains and categories of your profile."
+SHORT_NEW_USER = "Fits your profile"
+LONG_NEW_SERVICE = "A newly listed service whose features fit your interests."
+SHORT_NEW_SERVICE = "New and relevant to you"
+
+
+@dataclass(frozen=True)
+class NCFComponent:
+    version: int
+    network: NCFModel
+    users: IdIndex
+    services: IdIndex
+    embeddings: emb.Embeddings
+
+    @torch.inference_mode()
+    def scores(self, user_id: int, candidates: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
+        """(probability per candidate, user known, service known per candidate)."""
+        user_ids = np.array([user_id], dtype=np.int64)
+        user = self.users.rows(user_ids)
+        services = self.services.rows(candidates)
+        logits = self.network(
+            torch.from_numpy(user),
+            torch.from_numpy(services),
+            torch.from_numpy(self.embeddings.users.rows(user_ids)),
+            torch.from_numpy(self.embeddings.services.rows(candidates)),
+        )
+        return torch.sigmoid(logits).numpy(), bool(user[0] != UNKNOWN), services != UNKNOWN
+
+
+def _embeddings_for(version: int, live: emb.Embeddings | None) -> emb.Embeddings:
+    """The embeddings NCF was trained on: the live ones when they are that version."""
+    if live is not None and live.version == version:
+        return live
+    logger.info("NCF was trained on embeddings v%s, not the live ones: loading them", version)
+    return emb.from_stored(model_store.load(emb.MODEL_NAME, version))
+
+
+def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
+    network = NCFModel(NCFShape.from_dict(stored.config["shape"]))
+    network.load_state_dict(stored.tensors["state"])
+    network.eval()
+    return NCFComponent(
+        version=stored.version,
+        network=network,
+        users=IdIndex(stored.tensors["user_ids"].numpy()),
+        services=IdIndex(stored.tensors["service_ids"].numpy()),
+        embeddings=_embeddings_for(int(stored.config["embeddings_version"]), live),
+    )
+
+
+def component() -> NCFComponent | None:
+    """The live NCF component; None when no NCF (or the embeddings it needs) is stored."""
+    # The embeddings are fetched first: the cache must not be re-entered from inside a build.
+    # A missing embeddings version raises NoModelError in `build`: the cache keeps None.
+    live = emb.load_embeddings()
+    return model_cache().get(
+        MODEL_NAME,
+        lambda stored: build(stored, live),
+        depends_on=(stamps.CATALOGUE, model_store.stamp_name(emb.MODEL_NAME)),
+    )
+
+
+def explanations(user_known: bool, service_known: np.ndarray) -> tuple[list[str], list[str]]:
+    if not user_known:
+        return [LONG_NEW_USER] * len(service_known), [SHORT_NEW_USER] * len(service_known)
+    long = np.where(service_known, LONG_KNOWN, LONG_NEW_SERVICE)
+    short = np.where(service_known, SHORT_KNOWN, SHORT_NEW_SERVICE)
+    return long.tolist(), short.tolist()
+
+
+class NCF(Engine):
+    name = "NCF"
+    needs_user = True
+
+    def is_ready(self) -> tuple[bool, str | None]:
+        return (True, None) if component() is not None else (False, "Missing model in db")
+
+    def model_version(self) -> int | None:
+        model = component()
+        return None if model is None else model.version
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        model = component()
+        if model is None or context.user_id is None or len(context.candidates) == 0:
+            return EngineResult.empty()
+        candidates = np.asarray(context.candidates, dtype=np.int64)
+        scores, user_known, service_known = model.scores(context.user_id, candidates)
+        order = np.lexsort((candidates, -scores))[:k]  # best first; ties by id (stable answers)
+        long, short = explanations(user_known, service_known[order])
+        return EngineResult(candidates[order].tolist(), scores[order].tolist(), long, short)
+
+
+class NCFRanking(NCF):
+    name = "NCFRanking"
+    ranking = True

@@ -1,0 +1,100 @@
+"""The NCF network: GMF + MLP over id embeddings, a content MLP over AE embeddings, one head.
+
+Ids never index the embeddings directly: `IdIndex` maps them to rows through the sorted id array
+stored with the model. Row 0 of every id table is the learned "unknown" row; training replaces
+ids by it at random (`id_dropout`), so users and services that arrive after training are scored
+sensibly by the unknown rows plus the content branch, never by an IndexError.
+No batch normalisation: a batch of one row trains and scores like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+
+import numpy as np
+import torch
+from torch import nn
+
+UNKNOWN = 0  # embedding row of every id the model was not trained with
+
+
+class IdIndex:
+    """Sorted ids -> embedding rows 1..n; ids not in the table -> UNKNOWN (vectorised)."""
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = np.asarray(ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def rows_total(self) -> int:
+        """Rows of an embedding table over this index (the unknown row included)."""
+        return len(self.ids) + 1
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(self.ids) == 0:
+            return np.zeros(len(ids), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return np.where(self.ids[pos] == ids, pos + 1, UNKNOWN)
+
+
+@dataclass(frozen=True)
+class NCFShape:
+    users: int  # known users (the table has one more row: unknown)
+    services: int
+    user_content: int  # width of the user AE embedding
+    service_content: int
+    mf_dim: int = 32
+    mlp_dim: int = 32
+    mlp_layers: tuple[int, ...] = (64, 32, 16)
+    content_layers: tuple[int, ...] = (64, 32)
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NCFShape:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width_in, width_out in pairwise(sizes):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class NCFModel(nn.Module):
+    def __init__(self, shape: NCFShape):
+        super().__init__()
+        self.shape = shape
+        self.gmf_user = nn.Embedding(shape.users + 1, shape.mf_dim)
+        self.gmf_service = nn.Embedding(shape.services + 1, shape.mf_dim)
+        self.mlp_user = nn.Embedding(shape.users + 1, shape.mlp_dim)
+        self.mlp_service = nn.Embedding(shape.services + 1, shape.mlp_dim)
+        self.mlp = mlp([2 * shape.mlp_dim, *shape.mlp_layers])
+        self.content = mlp([shape.user_content + shape.service_content, *shape.content_layers])
+        self.head = nn.Linear(shape.mf_dim + shape.mlp_layers[-1] + shape.content_layers[-1], 1)
+        for table in (self.gmf_user, self.gmf_service, self.mlp_user, self.mlp_service):
+            nn.init.normal_(table.weight, std=0.01)
+
+    def forward(
+        self,
+        users: torch.Tensor,
+        services: torch.Tensor,
+        user_content: torch.Tensor,
+        service_content: torch.Tensor,
+    ) -> torch.Tensor:
+        """Logits [n] for n (user row, service row) pairs and their content vectors.
+
+        A single user row / content row broadcasts over many services (inference)."""
+        gmf = self.gmf_user(users) * self.gmf_service(services)
+        mlp_user = self.mlp_user(users).expand(len(services), -1)
+        deep = self.mlp(torch.cat([mlp_user, self.mlp_service(services)], dim=1))
+        content = self.content(
+            torch.cat([user_content.expand(len(services), -1), service_content], dim=1)
+        )
+        return self.head(torch.cat([gmf, deep, content], dim=1)).squeeze(1)

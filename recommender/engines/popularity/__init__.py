@@ -1,0 +1,1 @@
+"""Popularity: what Marketplace users order and click, weighted toward the search context."""

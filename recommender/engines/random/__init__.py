@@ -1,0 +1,1 @@
+"""Random engines: the floor that always answers, with no model."""

@@ -1,0 +1,45 @@
+"""`Random` (K services drawn uniformly) and `RandomRanking` (every candidate, shuffled)."""
+
+from __future__ import annotations
+
+from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+
+LONG = "This service was picked at random among the services that match your search."
+SHORT = "Random pick"
+RANKING_LONG = "This list is in random order: no ranking model is available for it."
+RANKING_SHORT = "Random order"
+
+
+class Random(Engine):
+    name = "Random"
+
+    def is_ready(self) -> tuple[bool, str | None]:
+        return True, None
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        # Fewer eligible services than K: all of them, never an error.
+        n = len(context.candidates)
+        chosen = context.rng().choice(context.candidates, size=min(k, n), replace=False)
+        return EngineResult.build(chosen, [1.0 / n] * len(chosen), LONG, SHORT)
+
+
+class RandomRanking(Engine):
+    name = "RandomRanking"
+    ranking = True
+
+    def is_ready(self) -> tuple[bool, str | None]:
+        return True, None
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        return self._shuffled(context, k)
+
+    def rank(self, context: RecommendationContext) -> EngineResult:
+        return self._shuffled(context, len(context.candidates))
+
+    @staticmethod
+    def _shuffled(context: RecommendationContext, k: int) -> EngineResult:
+        n = len(context.candidates)
+        order = context.rng().permutation(context.candidates)[:k]
+        return EngineResult.build(
+            order, [round(1.0 / n, 3)] * len(order), RANKING_LONG, RANKING_SHORT
+        )

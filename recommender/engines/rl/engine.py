@@ -1,0 +1,152 @@
+"""Engine "RL": the TD3 actor of the request's panel, scoring the request's candidates.
+
+Built once per RL version, embeddings version and catalogue version (model_cache): the actors
+(eval mode), the embeddings the actors were trained in, and the feature matrix of every
+catalogue service. A request costs: a few array lookups, one actor forward pass (batch of 1)
+and one [K, D] x [D, candidates] product; services are never looped over in Python.
+Candidates outside the cached matrix (a service added since the catalogue was read) are
+encoded from their catalogue features on demand, with popularity 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from recommender import stamps
+from recommender.engines.autoencoders import embeddings as emb
+from recommender.engines.base import model_store
+from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.model_cache import model_cache
+from recommender.engines.base.model_store import NoModelError, StoredModel
+from recommender.engines.rl.data import service_features
+from recommender.engines.rl.networks import Actor, Shape
+from recommender.engines.rl.pipeline import MODEL_NAME
+from recommender.engines.rl.selection import choose
+from recommender.services.catalogue import catalogue
+
+LONG = "Recommended from your past orders and the activity patterns of similar users."
+SHORT = "Based on users' activity"
+
+
+def _lookup(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, found) of `wanted` in the sorted `ids`."""
+    if len(ids) == 0:
+        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), bool)
+    pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return pos, ids[pos] == wanted
+
+
+@dataclass(frozen=True)
+class RLComponent:
+    version: int
+    actors: dict[int, Actor]  # by K
+    history_len: int
+    embeddings: emb.Embeddings  # the version the actors were trained in
+    ids: np.ndarray  # catalogue service ids, sorted
+    features: np.ndarray  # [len(ids), D]
+    popularity_ids: np.ndarray
+    popularity: np.ndarray
+
+    def actor(self, k: int) -> Actor:
+        return self.actors.get(k) or self.actors[max(self.actors)]
+
+    def service_rows(self, ids: np.ndarray) -> np.ndarray:
+        """Feature rows of `ids` [n, D]; services not in the cached matrix are encoded."""
+        pos, found = _lookup(self.ids, ids)
+        rows = self.features[pos]
+        if not found.all():
+            rows = rows.copy()
+            rows[~found] = self.encode(ids[~found])
+        return rows
+
+    def encode(self, ids: np.ndarray) -> np.ndarray:
+        pos, found = _lookup(self.popularity_ids, ids)
+        popularity = np.where(found, self.popularity[pos], 0.0).astype(np.float32)
+        return service_features(self.embeddings.services.rows(ids), popularity)
+
+    def user_row(self, user_id: int | None) -> np.ndarray:
+        if user_id is None:
+            return np.zeros((1, self.embeddings.users.dim), np.float32)
+        return self.embeddings.users.rows([user_id])
+
+    def history(self, accessed: tuple[int, ...]) -> np.ndarray:
+        """[1, N, D]: the last N accessed services, most recent last, zero-padded in front."""
+        out = np.zeros((1, self.history_len, self.features.shape[1]), np.float32)
+        recent = np.asarray(accessed[-self.history_len :], dtype=np.int64)
+        if len(recent):
+            out[0, self.history_len - len(recent) :] = self.service_rows(recent)
+        return out
+
+
+def pinned_embeddings(version: int) -> emb.Embeddings:
+    """The embeddings of `version`: the live ones when they match, else read by version."""
+    live = emb.load_embeddings()
+    if live is not None and live.version == version:
+        return live
+    return emb.from_stored(model_store.load(emb.MODEL_NAME, version))
+
+
+def build(stored: StoredModel) -> RLComponent:
+    version = int(stored.config["embeddings_version"])
+    try:
+        embeddings = pinned_embeddings(version)
+    except NoModelError:
+        raise NoModelError(f"RL v{stored.version} needs embeddings v{version}, gone") from None
+    actors = {}
+    for panel, state in stored.tensors["actors"].items():
+        actor = Actor(Shape.from_dict(stored.config["shapes"][panel]))
+        actor.load_state_dict(state)
+        actors[actor.shape.k] = actor.eval()
+    popularity_ids = stored.tensors["popularity"]["ids"].numpy()
+    popularity = stored.tensors["popularity"]["values"].numpy()
+    component = RLComponent(
+        version=stored.version,
+        actors=actors,
+        history_len=int(stored.config["history_len"]),
+        embeddings=embeddings,
+        ids=np.empty(0, np.int64),
+        features=np.zeros((0, next(iter(actors.values())).shape.service_dim), np.float32),
+        popularity_ids=popularity_ids,
+        popularity=popularity,
+    )
+    ids = catalogue().ids
+    return replace(component, ids=ids, features=component.encode(ids))
+
+
+def component() -> RLComponent | None:
+    return model_cache().get(
+        MODEL_NAME,
+        build,
+        depends_on=(stamps.CATALOGUE, model_store.stamp_name(emb.MODEL_NAME)),
+    )
+
+
+class RL(Engine):
+    name = "RL"
+    needs_user = True  # anonymous visitors are served by Popularity
+
+    def is_ready(self) -> tuple[bool, str | None]:
+        return (True, None) if component() is not None else (False, "Missing model in db")
+
+    def model_version(self) -> int | None:
+        model = component()
+        return None if model is None else model.version
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        model = component()
+        if model is None:  # dropped since the selector checked readiness
+            return EngineResult.empty()
+        candidates = np.asarray(context.candidates, dtype=np.int64)
+        actor = model.actor(k)
+        with torch.inference_mode():
+            weights = actor(
+                torch.from_numpy(model.user_row(context.user_id)),
+                torch.from_numpy(model.history(context.accessed_services)),
+            ).numpy()
+        allowed = np.ones((1, len(candidates)), dtype=bool)
+        columns, scores = choose(weights, model.service_rows(candidates), allowed, k)
+        chosen = columns[0] >= 0
+        return EngineResult.build(candidates[columns[0][chosen]], scores[0][chosen], LONG, SHORT)

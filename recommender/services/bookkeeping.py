@@ -1,0 +1,147 @@
+"""Deferred bookkeeping: writes and side effects taken off the request path, done in batches.
+
+A request only appends to an in-memory list (a microsecond). A background thread flushes the
+list every `interval` seconds, or as soon as `batch` items wait, with one `insert_many` per
+collection, then runs the deferred calls (e.g. publishing to the databus) in an app context.
+Nothing is lost on shutdown: `atexit` flushes, and so does a fork (gunicorn `--preload`) before
+the child starts, so parent and child never share pending items. Tests call `flush()`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, ConnectionFailure
+
+logger = logging.getLogger(__name__)
+# Past this many pending documents (the database has been unreachable for a while) the oldest
+# are dropped, loudly, rather than growing without bound.
+MAX_PENDING = 100_000
+
+
+class DeferredWriter:
+    def __init__(self, interval: float = 0.1, batch: int = 500):
+        self.interval = interval
+        self.batch = batch
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._documents: list[tuple[Collection, dict]] = []
+        self._calls: list[tuple[Flask, Callable[..., Any], tuple]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def insert(self, collection: Collection, document: dict) -> None:
+        """Insert `document` into `collection` soon."""
+        with self._lock:
+            self._documents.append((collection, document))
+            full = len(self._documents) >= self.batch
+        self._ensure_thread()
+        if full:
+            self._wakeup.set()
+
+    def call(self, app: Flask, function: Callable[..., Any], *args: Any) -> None:
+        """Run `function(*args)` soon, inside `app`'s context; its errors are logged."""
+        with self._lock:
+            self._calls.append((app, function, args))
+        self._ensure_thread()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._documents) + len(self._calls)
+
+    def flush(self) -> int:
+        """Write and run everything pending now; returns how many items were handled."""
+        with self._flush_lock:
+            with self._lock:
+                documents, self._documents = self._documents, []
+                calls, self._calls = self._calls, []
+            self._write(documents)
+            for app, function, args in calls:
+                try:
+                    with app.app_context():
+                        function(*args)
+                except Exception:
+                    logger.exception("Deferred call %s failed", getattr(function, "__name__", ""))
+            return len(documents) + len(calls)
+
+    def _write(self, documents: list[tuple[Collection, dict]]) -> None:
+        by_collection: dict[int, tuple[Collection, list[dict]]] = {}
+        for collection, document in documents:
+            by_collection.setdefault(id(collection), (collection, []))[1].append(document)
+        for collection, docs in by_collection.values():
+            try:
+                _insert(collection, docs)
+            except ConnectionFailure as error:
+                logger.warning("Bookkeeping write failed (%s); retrying later", error)
+                self._requeue(collection, docs)
+
+    def _requeue(self, collection: Collection, docs: list[dict]) -> None:
+        with self._lock:
+            self._documents[:0] = [(collection, doc) for doc in docs]
+            excess = len(self._documents) - MAX_PENDING
+            if excess > 0:
+                del self._documents[:excess]
+                logger.error("Dropped %d bookkeeping documents: database unreachable", excess)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="bookkeeping", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wakeup.wait(self.interval)
+            self._wakeup.clear()
+            try:
+                self.flush()
+            except Exception:  # the loop must survive anything a flush meets
+                logger.exception("Bookkeeping flush failed")
+
+    def _after_fork_in_child(self) -> None:
+        # The parent flushed just before the fork; the child starts empty, with its own thread.
+        self._init_state()
+
+
+def _insert(collection: Collection, docs: list[dict]) -> None:
+    """Insert in bulk; a document the database refuses is logged and dropped, not the batch."""
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        logger.error(
+            "%d of %d %s documents were refused: %s",
+            len(error.details.get("writeErrors", [])),
+            len(docs),
+            collection.name,
+            error.details.get("writeErrors", [])[:1],
+        )
+    except ConnectionFailure:
+        raise
+    except Exception:  # e.g. text that cannot be encoded: find the bad document, keep the rest
+        for index, doc in enumerate(docs):
+            try:
+                collection.insert_one(doc)
+            except ConnectionFailure:
+                del docs[:index]
+                raise
+            except Exception:
+                logger.exception("Dropped a %s document the database refused", collection.name)
+
+
+writer = DeferredWriter()
+atexit.register(writer.flush)
+os.register_at_fork(before=writer.flush, after_in_child=writer._after_fork_in_child)

@@ -1,0 +1,206 @@
+"""The catalogue as serving needs it: numpy arrays held in memory, rebuilt on a new dump.
+
+One `Catalogue` per process (per app), rebuilt when the "catalogue" stamp changes (see
+recommender.stamps), read with one projected pass over services and users. The hot path then
+filters candidates and looks users up without touching the database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+from flask import current_app
+from scipy import sparse
+
+from recommender import stamps
+from recommender.engines.base.model_cache import model_cache
+from recommender.extensions import get_db
+from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
+
+INT64 = np.iinfo(np.int64)
+EMPTY_IDS = np.empty(0, dtype=np.int64)
+MAX_DIRECT_ID = 1 << 24  # ids below this are looked up in a dense table (at most 16 MB)
+# `search_data` key -> the Service field it filters on (the context Popularity weights toward).
+FACETS: dict[str, str] = {
+    "categories": "categories",
+    "scientific_domains": "scientific_domains",
+    "providers": "providers",
+    "related_platforms": "platforms",
+    "target_users": "target_users",
+}
+
+
+def int64_ids(values: Iterable | None) -> np.ndarray:
+    """`values` (JSON integers) as int64; ids outside int64 cannot exist, so they are dropped."""
+    if not values:
+        return EMPTY_IDS
+    try:
+        return np.asarray(values, dtype=np.int64)
+    except (OverflowError, TypeError, ValueError):
+        kept = [int(v) for v in values if INT64.min <= v <= INT64.max]
+        return np.asarray(kept, dtype=np.int64)
+
+
+def unique_in_order(ids: np.ndarray) -> np.ndarray:
+    """`ids` without repeats, first occurrences kept in place (cheap when there are none)."""
+    ordered = np.sort(ids)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return ids
+    _, first = np.unique(ids, return_index=True)
+    return ids[np.sort(first)]
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    id: int
+    accessed_services: np.ndarray  # int64, oldest first
+
+
+@dataclass(frozen=True)
+class Facet:
+    """Which services carry which attribute ids: a services x attribute-ids boolean matrix."""
+
+    columns: np.ndarray  # sorted attribute ids, one per matrix column
+    matrix: sparse.csr_matrix  # float32 ones, rows aligned with Catalogue.ids
+
+    def matches(self, ids: np.ndarray) -> np.ndarray:
+        """Per service: True when it carries any of `ids`."""
+        cols = np.searchsorted(self.columns, ids)
+        inside = cols < len(self.columns)
+        cols = cols[inside]
+        cols = cols[self.columns[cols] == ids[inside]]
+        if len(cols) == 0:
+            return np.zeros(self.matrix.shape[0], dtype=bool)
+        wanted = np.zeros(len(self.columns), dtype=np.float32)
+        wanted[cols] = 1.0
+        return (self.matrix @ wanted) > 0
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: int
+    ids: np.ndarray  # every service id, sorted
+    recommendable: np.ndarray  # bool per row of `ids`
+    recommendable_ids: np.ndarray  # sorted
+    facets: Mapping[str, Facet]  # keyed by search_data key
+    users: Mapping[int, np.ndarray]  # user id -> accessed services
+    aai_uids: Mapping[str, int]
+    # recommendable[id] for ids up to the largest one, when that is small enough to index
+    # directly (one fancy-index per request instead of a binary search).
+    by_id: np.ndarray | None = None
+
+    def rows(self, service_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each id, whether the id exists); rows of missing ids are meaningless."""
+        if len(self.ids) == 0:
+            return np.zeros(len(service_ids), dtype=np.int64), np.zeros(len(service_ids), bool)
+        rows = np.minimum(np.searchsorted(self.ids, service_ids), len(self.ids) - 1)
+        return rows, self.ids[rows] == service_ids
+
+    def eligible(self, candidates: np.ndarray, exclude: np.ndarray = EMPTY_IDS) -> np.ndarray:
+        """Recommendable candidates (all recommendable services when none are given), in the
+        client's order, without duplicates and without `exclude`."""
+        if len(candidates) == 0:
+            ids = self.recommendable_ids
+        else:
+            ids = unique_in_order(candidates[self._recommendable(candidates)])
+        if len(exclude):
+            ids = ids[~np.isin(ids, exclude)]
+        return ids
+
+    def _recommendable(self, ids: np.ndarray) -> np.ndarray:
+        if self.by_id is None:
+            rows, found = self.rows(ids)
+            return found & self.recommendable[rows]
+        inside = (ids >= 0) & (ids < len(self.by_id))
+        if inside.all():
+            return self.by_id[ids]
+        keep = np.zeros(len(ids), dtype=bool)
+        keep[inside] = self.by_id[ids[inside]]
+        return keep
+
+    def user(self, user_id: int | None, aai_uid: str | None) -> UserProfile | None:
+        """The logged-in user: `user_id` first, else `aai_uid`; None (anonymous) if unknown."""
+        if user_id is not None and user_id in self.users:
+            return UserProfile(user_id, self.users[user_id])
+        if aai_uid and aai_uid in self.aai_uids:
+            found = self.aai_uids[aai_uid]
+            return UserProfile(found, self.users[found])
+        return None
+
+    def context_matches(self, search_data: Mapping) -> np.ndarray:
+        """Per service (row): how many of the request's filter facets it matches (0..5)."""
+        counts = np.zeros(len(self.ids), dtype=np.int8)
+        for key, facet in self.facets.items():
+            ids = int64_ids(search_data.get(key))
+            if len(ids):
+                counts += facet.matches(ids)
+        return counts
+
+
+def _facet(rows_of: list[list[int]], n_rows: int) -> Facet:
+    lengths = np.fromiter((len(values) for values in rows_of), dtype=np.int64, count=n_rows)
+    # Stored ids are int64 already (MongoDB integers are at most 8 bytes).
+    values = np.fromiter(chain.from_iterable(rows_of), dtype=np.int64, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(n_rows), lengths)
+    columns, cols = np.unique(values, return_inverse=True)
+    matrix = sparse.csr_matrix(
+        (np.ones(len(values), dtype=np.float32), (rows, cols)), shape=(n_rows, len(columns))
+    )
+    matrix.data[:] = 1.0  # a repeated id in one service still counts once
+    return Facet(columns, matrix)
+
+
+def build_catalogue(version: int) -> Catalogue:
+    """Read services and users once each (projected) into arrays."""
+    db = get_db()
+    fields = {field: 1 for field in FACETS.values()}
+    services = sorted(
+        db[Service._get_collection_name()].find({}, {"status": 1, **fields}),
+        key=lambda doc: doc["_id"],
+    )
+    ids = np.fromiter((doc["_id"] for doc in services), dtype=np.int64, count=len(services))
+    recommendable = np.fromiter(
+        (doc.get("status") in RECOMMENDABLE_STATUSES for doc in services),
+        dtype=bool,
+        count=len(services),
+    )
+    facets = {
+        key: _facet([doc.get(field) or [] for doc in services], len(services))
+        for key, field in FACETS.items()
+    }
+    users: dict[int, np.ndarray] = {}
+    aai_uids: dict[str, int] = {}
+    for doc in db[User._get_collection_name()].find({}, {"aai_uid": 1, "accessed_services": 1}):
+        users[doc["_id"]] = int64_ids(doc.get("accessed_services"))
+        if doc.get("aai_uid"):
+            aai_uids[doc["aai_uid"]] = doc["_id"]
+    by_id = None
+    if len(ids) and ids[0] >= 0 and ids[-1] < MAX_DIRECT_ID:
+        by_id = np.zeros(ids[-1] + 1, dtype=bool)
+        by_id[ids] = recommendable
+    return Catalogue(
+        version, ids, recommendable, ids[recommendable], facets, users, aai_uids, by_id
+    )
+
+
+class _Holder:
+    def __init__(self) -> None:
+        self.catalogue: Catalogue | None = None
+        self.lock = threading.Lock()
+
+
+def catalogue() -> Catalogue:
+    """This app's catalogue, rebuilt when the catalogue stamp has moved."""
+    holder: _Holder = current_app.extensions.setdefault("serving_catalogue", _Holder())
+    version = model_cache().stamps.get(stamps.CATALOGUE)
+    current = holder.catalogue
+    if current is not None and current.version == version:
+        return current
+    with holder.lock:
+        if holder.catalogue is None or holder.catalogue.version != version:
+            holder.catalogue = build_catalogue(version)
+        return holder.catalogue

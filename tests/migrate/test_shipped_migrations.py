@@ -1,0 +1,86 @@
+"""The migrations shipped in recommender/migrate/migrations/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from recommender.extensions import get_db
+from recommender.migrate import DEFAULT_DIR, Runner
+from recommender.migrate.runner import load_migration
+from recommender.models.activity import (
+    Action,
+    Root,
+    Source,
+    Target,
+    UserAction,
+    action_fingerprint,
+)
+
+NORMALISE = "20261126080100_normalise_panel_root_type"
+
+
+def test_the_shipped_folder_is_consistent_and_each_file_loads(app):
+    runner = Runner(DEFAULT_DIR)
+
+    report = runner.check()
+
+    assert report.ok, report.problems()
+    assert report.pending == sorted(runner.files())
+    for migration in runner.files().values():
+        assert load_migration(migration.path, get_db()).db is get_db()
+
+
+def test_apply_creates_every_declared_index_and_rollback_drops_them(app):
+    cli = app.test_cli_runner()
+    db = get_db()
+    assert "fingerprint_1" not in db.user_action.index_information()
+
+    assert cli.invoke(args=["migrate", "apply"]).exit_code == 0
+    fingerprint = db.user_action.index_information()["fingerprint_1"]
+    assert fingerprint["unique"] is True
+    assert "source.visit_id_1_source.root.service_1" in db.user_action.index_information()
+    assert "name_1_version_1" in db.model_version.index_information()
+
+    assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # normalise: no-op
+    assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # indexes
+    assert "fingerprint_1" not in db.user_action.index_information()
+    assert "name_1_version_1" not in db.model_version.index_information()
+
+
+def stored_action(root_type: str, page: str, unique_id: str) -> dict:
+    """A user action as stored, fingerprinted with the root type it was stored with."""
+    action = UserAction(
+        unique_id=unique_id,
+        timestamp=dt.datetime(2024, 2, 21, 15, 19, 43),
+        source=Source(
+            visit_id="8c5a2d6e-0000-4000-8000-000000000001",
+            page_id=page,
+            root=Root(type=root_type, service=7),
+        ),
+        target=Target(visit_id="8c5a2d6e-0000-4000-8000-000000000002", page_id="/services/7"),
+        action=Action(type="browser action", text="Details", order=False),
+    )
+    action.fingerprint = action_fingerprint(action)
+    return action.to_mongo().to_dict()
+
+
+def test_legacy_panel_root_types_get_the_current_spelling_and_fingerprint(app):
+    actions = get_db().user_action
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    legacy = stored_action("recommendation-panel", "/services", first)
+    current = stored_action("recommendation_panel", "/dashboard", second)
+    duplicate = stored_action("recommendation-panel", "/dashboard", second)  # same as current
+    other = stored_action("other_list", "/services", third)
+    actions.insert_many([legacy, duplicate, current, other])
+
+    load_migration(DEFAULT_DIR / f"{NORMALISE}.py", get_db()).up()
+
+    stored = {doc["_id"]: doc for doc in actions.find()}
+    assert set(stored) == {legacy["_id"], current["_id"], other["_id"]}  # duplicate deleted
+    migrated = stored[legacy["_id"]]
+    assert migrated["source"]["root"]["type"] == "recommendation_panel"
+    assert migrated["fingerprint"] == action_fingerprint(UserAction._from_son(migrated))
+    assert migrated["fingerprint"] != legacy["fingerprint"]
+    assert stored[current["_id"]] == current
+    assert stored[other["_id"]] == other
