@@ -83,9 +83,9 @@ def publish(topic: str, bodies: list[str], rate: float | None, sent_at: dict | N
                 delay = started + i / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            connection.send(topic, body, content_type="application/json")
             if sent_at is not None:
                 sent_at[i] = time.time()
+            connection.send(topic, body, content_type="application/json")
     finally:
         close(connection)
 

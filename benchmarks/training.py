@@ -228,7 +228,9 @@ def main() -> None:
     for size in args.sizes.split(","):
         command = [sys.executable, __file__, "--one", size, "--stages", args.stages]
         command += ["--seed", str(args.seed), "--device", args.device]
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        # One thread by default: on a shared machine OpenMP workers spin waiting for each other
+        # (an Adam step took 20x longer with 2 threads on 2 busy cores).
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             sys.exit(f"size {size} failed:\n{done.stderr[-3000:]}")

@@ -21,8 +21,11 @@ def create_app(env: str | None = None, **overrides) -> Flask:
     app = Flask(__name__)
     app.config.update(config)
     init_sentry(app.config)  # no-op without SENTRY_DSN
+    # Libraries log at INFO; our own code at DEBUG in development.
+    own_level = logging.DEBUG if app.config["DEBUG"] else logging.INFO
+    logging.getLogger("recommender").setLevel(own_level)
     logging.basicConfig(
-        level=logging.DEBUG if app.config["DEBUG"] else logging.INFO,
+        level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     connect_db(app.config)

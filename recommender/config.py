@@ -83,6 +83,8 @@ def load_config(env: str | None = None, environ: Mapping[str, str] | None = None
         # How often a serving process looks for a new model or catalogue version (seconds).
         "MODEL_RELOAD_INTERVAL": float(e.get("MODEL_RELOAD_INTERVAL", "2")),
         "TRAINING_SEED": int(e.get("TRAINING_SEED", "42")),
+        # Training reports (loss curves, TensorBoard logs); empty turns them off.
+        "TRAINING_RUNS_DIR": e.get("TRAINING_RUNS_DIR", "" if testing else "runs"),
         "SENTRY_DSN": e.get("SENTRY_DSN") or None,
         "SENTRY_ENVIRONMENT": e.get("SENTRY_ENVIRONMENT") or env,
         "SENTRY_RELEASE": e.get("SENTRY_RELEASE") or None,

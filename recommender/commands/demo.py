@@ -42,18 +42,32 @@ def seed_and_train(users: int, services: int, sessions: int, seed: int) -> None:
         click.echo(f"  {outcome.pipeline}: {outcome.status}{detail}")
 
 
-def serve_until_stopped(app, host: str, port: int) -> None:
+def serve_until_stopped(app, host: str, port: int, subscribe: bool) -> None:
     server = make_server(host, port, app, threaded=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    thread = threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)]
+    threads[0].start()
+    if subscribe:
+        threads.append(start_databus_subscriber(app, stop))
     click.echo(f"Swagger UI: http://{host}:{server.port}/  (Ctrl-C stops the demo)")
     stop.wait()
     click.echo("Stopping")
     server.shutdown()
-    thread.join()
+    for thread in threads:
+        thread.join()
+
+
+def start_databus_subscriber(app, stop: threading.Event) -> threading.Thread:
+    """The subscriber of `flask subscribe`, same options from RS_DATABUS_* variables."""
+    from recommender.commands.subscribe import environment_options
+    from recommender.databus import start_subscriber_thread
+
+    options = environment_options()
+    _, thread = start_subscriber_thread(app, options, stop)
+    click.echo(f"Subscribing to {options.topic} on {options.bus.address}")
+    return thread
 
 
 @click.command(
@@ -68,7 +82,14 @@ def serve_until_stopped(app, host: str, port: int) -> None:
 @click.option("--services", default=120, show_default=True, help="Synthetic services.")
 @click.option("--sessions", default=800, show_default=True, help="Synthetic browsing sessions.")
 @click.option("--seed", default=42, show_default=True, help="Seed of data and training.")
-def demo(host: str, port: int, users: int, services: int, sessions: int, seed: int) -> None:
+@click.option(
+    "--subscribe",
+    is_flag=True,
+    help="Also store user actions from the databus, as `flask subscribe` (RS_DATABUS_* variables).",
+)
+def demo(
+    host: str, port: int, users: int, services: int, sessions: int, seed: int, subscribe: bool
+) -> None:
     from flask import current_app
 
     from recommender.celery_app import celery
@@ -77,4 +98,4 @@ def demo(host: str, port: int, users: int, services: int, sessions: int, seed: i
     with app.app_context():
         seed_and_train(users, services, sessions, seed)
         with start_worker(celery, perform_ping_check=False, pool="solo", loglevel="WARNING"):
-            serve_until_stopped(app, host, port)
+            serve_until_stopped(app, host, port, subscribe)

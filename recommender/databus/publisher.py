@@ -3,8 +3,9 @@
 Two halves, so that serving never waits on a broker:
 - `publish_recommendation(context, response)` (called for Marketplace requests) only puts the
   pair in an in-process outbox and returns; a daemon thread hands each one to the Celery task.
-  When Redis is unreachable the thread drops publications (counted) for a few seconds instead
-  of waiting on every one; a full outbox drops too.
+  When Redis (or, when tasks run eagerly, the broker) is unreachable the thread drops
+  publications (counted) for a few seconds instead of waiting on every one; a full outbox
+  drops too.
 - The Celery task (`recommender.databus.tasks`) sends the message over one STOMP connection per
   worker process, waits for the broker's receipt, and is retried with back-off on failure.
 """
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import stomp
+from celery.result import EagerResult
 from prometheus_client import Counter
 
 from recommender.databus.connection import BusSettings, close, open_connection
@@ -38,7 +40,7 @@ PUBLISH_RETRIES = Counter(
 PUBLISH_DROPPED = Counter(
     "recommender_databus_publish_dropped_total",
     "Recommendations not sent to the databus",
-    ["reason"],  # backlog | queue_unreachable | gave_up | invalid
+    ["reason"],  # backlog | queue_unreachable | databus_unreachable | gave_up | invalid
 )
 
 
@@ -146,6 +148,7 @@ class Outbox:
         self._queue: queue.Queue = queue.Queue(self.size)
         self._thread: threading.Thread | None = None
         self._paused_until = 0.0
+        self._paused_because = "queue_unreachable"
         self._lock = threading.Lock()
 
     def put(self, context: Mapping, response: Mapping) -> bool:
@@ -183,21 +186,25 @@ class Outbox:
 
     def _hand_over(self, context: dict, response: dict) -> None:
         if time.monotonic() < self._paused_until:
-            PUBLISH_DROPPED.labels("queue_unreachable").inc()
+            PUBLISH_DROPPED.labels(self._paused_because).inc()
             return
         from recommender.databus.tasks import send_recommendation_to_databus
 
         try:
             # retry=False: with Redis down, fail once and quickly instead of retrying here.
-            send_recommendation_to_databus.apply_async((context, response), retry=False)
+            result = send_recommendation_to_databus.apply_async((context, response), retry=False)
         except Exception as error:
-            self._paused_until = time.monotonic() + self.pause_s
             PUBLISH_DROPPED.labels("queue_unreachable").inc()
-            logger.warning(
-                "Cannot queue a databus publication (%s); dropping publications for %.0f s",
-                error,
-                self.pause_s,
-            )
+            self._pause("queue_unreachable", f"cannot queue a databus publication ({error})")
+            return
+        if isinstance(result, EagerResult) and result.failed():
+            # Run eagerly (demo, mongomock), the task itself met the broker outage.
+            self._pause("databus_unreachable", f"publishing failed ({result.result})")
+
+    def _pause(self, reason: str, why: str) -> None:
+        self._paused_until = time.monotonic() + self.pause_s
+        self._paused_because = reason
+        logger.warning("%s; dropping databus publications for %.0f s", why, self.pause_s)
 
 
 outbox = Outbox()

@@ -55,7 +55,10 @@ class SubscriberOptions:
 
 def subscription_headers(options: SubscriberOptions) -> tuple[dict[str, str], dict[str, str]]:
     """(CONNECT headers, SUBSCRIBE headers) for the options' durability and prefetch."""
-    subscribe = {"prefetch-count": str(options.prefetch)}  # RabbitMQ
+    subscribe = {  # how many unacknowledged messages the broker may send ahead
+        "prefetch-count": str(options.prefetch),  # RabbitMQ
+        "activemq.prefetchSize": str(options.prefetch),  # ActiveMQ
+    }
     if not options.durable:
         return {}, subscribe
     subscribe |= {
@@ -146,12 +149,17 @@ class Subscriber:
             attempt = 0
             try:
                 self._consume(inbox)
-            except _StoreError as error:
+            except Exception as error:
                 # Unacknowledged messages go back to the broker when the connection closes;
                 # the wait grows while the database stays unreachable.
                 self.store_failures += 1
                 delay = self._backoff(self.store_failures)
-                logger.error("%s; reconnecting in %.1f s", error, delay)
+                logger.error(
+                    "%s; reconnecting in %.1f s",
+                    error,
+                    delay,
+                    exc_info=not isinstance(error, _StoreError),  # a bug: show where
+                )
                 self.stop_event.wait(delay)
             finally:
                 self.connected.clear()

@@ -88,8 +88,9 @@ class UserAction(Document):
     action = EmbeddedDocumentField(Action, required=True)
     # Where it came from: "http" or "databus".
     channel = StringField(default="http")
-    # Hash of the action's content: the same action sent twice (HTTP and databus) is stored once.
-    fingerprint = StringField(required=True, unique=True)
+    # Hash of the action's content, stored as `_id`: the same action sent twice (HTTP and
+    # databus) is stored once, checked by the primary key (no unique secondary index to keep).
+    fingerprint = StringField(primary_key=True)
     processed = BooleanField(default=False)
     meta = {
         "indexes": [

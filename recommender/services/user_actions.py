@@ -2,7 +2,8 @@
 
 An action is stored once whichever channel brings it (the Marketplace sends each action over
 HTTP and over the databus, and the broker redelivers unacknowledged messages): the document's
-`fingerprint` has a unique index, and a duplicate insert is counted, not an error.
+`_id` is its content fingerprint, so a duplicate insert is refused by the primary key and
+counted, not an error.
 """
 
 from __future__ import annotations

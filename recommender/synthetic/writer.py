@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import mongomock
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
@@ -89,58 +85,40 @@ def user_action_document(payload: dict) -> dict:
     return document.to_mongo().to_dict()
 
 
-@contextmanager
-def _unique_indexes_lifted(collection: Collection) -> Iterator[None]:
-    """On mongomock only, drop the collection's unique indexes while inside, then restore them.
-
-    Mongomock checks a unique index by scanning the whole collection for every inserted
-    document (quadratic in bulk). Callers skip known keys first; a real MongoDB keeps its
-    indexes (a concurrent writer's duplicate is then refused by the server and counted).
-    """
-    if not isinstance(collection.database.client, mongomock.MongoClient):
-        yield
-        return
-    unique = {
-        name: spec
-        for name, spec in collection.index_information().items()
-        if spec.get("unique") and name != "_id_"
-    }
-    for name in unique:
-        collection.drop_index(name)
-    try:
-        yield
-    finally:
-        for name, spec in unique.items():
-            collection.create_index(spec["key"], name=name, unique=True)
-
-
 def insert_new(collection: Collection, documents: list[dict], key: str) -> int:
     """Insert, in bulk, the documents whose `key` is neither stored nor repeated; how many new.
 
-    One projected read of the collection (not one query per document) finds the stored keys.
+    One `$in` query per batch (not one per document) finds the batch's keys already stored.
     """
-    seen = {d.get(key) for d in collection.find({}, {key: 1, "_id": 0})}
-    fresh = []
+    fresh: dict = {}
     for document in documents:
-        if document[key] not in seen:
-            seen.add(document[key])
-            fresh.append(document)
-    refused = 0
-    with _unique_indexes_lifted(collection):
-        for start in range(0, len(fresh), BATCH):
-            try:
-                collection.insert_many(fresh[start : start + BATCH], ordered=False)
-            except BulkWriteError as error:
-                errors = error.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                refused += len(errors)
-    return len(fresh) - refused
+        fresh.setdefault(document[key], document)
+    keys = list(fresh)
+    new = 0
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        stored = {row[key] for row in collection.find({key: {"$in": batch}}, {key: 1})}
+        new += _insert_many(collection, [fresh[k] for k in batch if k not in stored])
+    return new
+
+
+def _insert_many(collection: Collection, documents: list[dict]) -> int:
+    """Insert all; how many were new (a concurrent writer's duplicate is refused and counted)."""
+    if not documents:
+        return 0
+    try:
+        collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return len(documents) - len(errors)
+    return len(documents)
 
 
 def write_sessions(recommendations: list[dict], user_actions: list[dict]) -> tuple[int, int]:
     """Store generated sessions in bulk, each once: a recommendation whose visit is stored, or
-    an action whose fingerprint is, is skipped. Returns how many of each were new."""
+    an action whose fingerprint (its `_id`) is, is skipped. Returns how many of each were new."""
     return (
         insert_new(
             Recommendation._get_collection(),
@@ -150,6 +128,6 @@ def write_sessions(recommendations: list[dict], user_actions: list[dict]) -> tup
         insert_new(
             UserAction._get_collection(),
             [user_action_document(p) for p in user_actions],
-            "fingerprint",
+            "_id",
         ),
     )

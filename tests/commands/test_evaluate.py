@@ -54,7 +54,7 @@ def traffic(app):
                            "root": {"type": root, "service": 1} if root else None},
                 "target": {"visit_id": str(uuid.uuid4()), "page_id": "/services/1"},
                 "action": {"type": "browser action", "text": "", "order": False},
-                "fingerprint": uuid.uuid4().hex,
+                "_id": uuid.uuid4().hex,  # the fingerprint: any unique text here
             }
             for visit, root in ACTIONS
         ]

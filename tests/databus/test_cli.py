@@ -15,6 +15,7 @@ import click
 import pytest
 
 from recommender.commands.subscribe import environment_options, subscriber_options
+from recommender.databus.subscriber import subscription_headers
 from tests.databus.bus import BUS_OVERRIDES, delete_durable_subscription, producer, unique_topic
 from tests.user_actions.payloads import user_action
 
@@ -103,3 +104,32 @@ def test_subscribe_reads_the_environment_and_stops_cleanly_on_sigterm(broker):
     output = "".join(lines)
     assert f"as '{subscription}' (durable)" in output
     assert "SIGTERM: stopping" in output and "subscriber stopped" in output
+
+
+def test_durable_subscriptions_send_each_brokers_headers():
+    options = subscriber_options(
+        host="h",
+        port=1,
+        username="u",
+        password="p",
+        topic="/topic/t",
+        ssl=False,
+        durable=True,
+        subscription_id="stable",
+    )
+    connect, subscribe = subscription_headers(options)
+    assert connect == {"client-id": "stable"}  # ActiveMQ
+    assert subscribe["durable"] == "true" and subscribe["auto-delete"] == "false"  # RabbitMQ
+    assert subscribe["activemq.subscriptionName"] == "stable"
+    passing = subscriber_options(
+        host="h",
+        port=1,
+        username="u",
+        password="p",
+        topic="/topic/t",
+        ssl=False,
+        durable=False,
+        subscription_id="stable",
+    )
+    connect, subscribe = subscription_headers(passing)
+    assert connect == {} and "durable" not in subscribe

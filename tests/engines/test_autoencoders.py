@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from recommender.engines.autoencoders.features import (
     SERVICE_FIELDS,
@@ -12,7 +13,7 @@ from recommender.engines.autoencoders.features import (
     columns,
     read_entities,
 )
-from recommender.engines.autoencoders.model import Shape, TrainConfig, fit
+from recommender.engines.autoencoders.model import Shape, TrainConfig, fit, mean_loss
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_ae
 from recommender.engines.base import model_store
 from recommender.extensions import get_db
@@ -70,63 +71,78 @@ def test_read_entities_reads_ids_sorted_with_features(app):
 
 
 def test_training_batch_of_one_row_works_and_keeps_best_weights():
-    cols = columns(user_docs(3), USER_FIELDS)
+    cols = columns(user_docs(60), USER_FIELDS)
     matrix = Vocabulary.fit(cols).transform(cols)
-    import torch
+    # Six training rows, many epochs, a high rate: it overfits after a few epochs.
+    config = TrainConfig(max_epochs=40, batch_size=1, patience=40, lr=0.03, min_abs_delta=0.0)
 
     result = fit(
-        matrix[:2],
-        matrix[2:],
+        matrix[:6],
+        matrix[40:],
         Shape(matrix.shape[1], 4, 8),
-        TrainConfig(max_epochs=6, batch_size=1, patience=2),
+        config,
         torch.device("cpu"),
         torch.Generator().manual_seed(0),
     )
 
-    assert result.best_val_loss == min(result.history["val_loss"] + [result.untrained_val_loss])
-    assert result.best_val_loss < result.untrained_val_loss
+    assert config.batch_for(6) == 1  # steps of one row each: no normalisation to break
+    val = result.history["val_loss"]
+    assert result.best_val_loss == min([*val, result.untrained_val_loss])
+    assert result.best_epoch < result.epochs and val[-1] > result.best_val_loss
+    # The returned weights are the best epoch's, not the last one's.
+    returned = mean_loss(result.model, matrix[40:], 7, torch.device("cpu"))
+    assert returned == pytest.approx(result.best_val_loss, rel=1e-5)
 
 
-@pytest.mark.parametrize(("users", "services"), [(12, 10), (300, 120)])
-def test_ae_trains_and_stores_both_encoders(app, users, services):
-    insert_catalogue(users=users, services=services)
+def test_tiny_catalogue_trains_every_epoch_and_is_not_judged_on_two_rows(app):
+    insert_catalogue(users=12, services=10)
 
     outcome = AEPipeline(FAST).run(seed=5)
 
     assert outcome.status == "promoted", outcome.reason
+    train = PipelineMetadata.objects.get(pipeline="AE").steps[3].details
     for entity in ("users", "services"):
-        m = outcome.metrics[entity]
-        assert m["val_loss"] < m["untrained_val_loss"]
-    stored = model_store.load("autoencoders")
-    assert stored.config["users"] == {
-        "features": stored.config["users"]["features"],
-        "dim": 64,
-        "hidden": 128,
-    }
-    assert stored.config["services"]["dim"] == 128
-    assert set(stored.tensors["services"]["vocabulary"]) == set(SERVICE_FIELDS)
-    assert (
-        stored.tensors["users"]["state"]["encoder.inputs.weight"].shape[0]
-        == (stored.config["users"]["features"])
-    )
-    train_step = PipelineMetadata.objects.get(pipeline="AE").steps[3]
-    assert train_step.details["users"]["epochs"] >= 1
+        assert outcome.metrics[entity]["valid_rows"] == 1
+        assert outcome.metrics[entity]["judged_on_validation"] is False
+        assert train[entity]["epochs"] == FAST.train.max_epochs
+        curve = train[entity]["train_loss_curve"]
+        assert curve[-1] < 0.5 * curve[0]
 
 
-def test_loss_decreases_over_training(app):
-    insert_catalogue(users=300, services=120)
+def test_ae_learns_structure_and_stores_both_encoders(app):
+    insert_catalogue(users=400, services=350)
 
     outcome = AEPipeline(FAST).run(seed=1)
 
+    assert outcome.status == "promoted", outcome.reason
     steps = PipelineMetadata.objects.get(pipeline="AE").steps
-    details = steps[4].details
-    assert outcome.status == "promoted"
     for entity in ("users", "services"):
+        m = outcome.metrics[entity]
+        assert m["judged_on_validation"] and m["valid_rows"] >= 30
+        # The untrained network predicts feature frequencies; beating it on the whole
+        # validation split means it learned which features go together.
+        assert m["val_loss"] < 0.8 * m["untrained_val_loss"]
+        assert m["untrained_val_loss"] == pytest.approx(m["frequency_baseline_val_loss"], rel=0.05)
         curve = steps[3].details[entity]["train_loss_curve"]
-        assert curve[-1] < 0.8 * curve[0]
-        assert details[entity]["val_loss"] < details[entity]["untrained_val_loss"]
-        # Better than predicting each feature's frequency: it learned co-occurrence.
-        assert details[entity]["val_loss"] < details[entity]["frequency_baseline_val_loss"]
+        assert curve[-1] < curve[0]
+    stored = model_store.load("autoencoders")
+    assert stored.config["users"]["dim"] == 64 and stored.config["services"]["dim"] == 128
+    assert set(stored.tensors["services"]["vocabulary"]) == set(SERVICE_FIELDS)
+    weights = stored.tensors["users"]["state"]["encoder.inputs.weight"]
+    assert weights.shape == (stored.config["users"]["features"], stored.config["users"]["hidden"])
+
+
+def test_ae_that_learned_nothing_is_rejected_and_previous_stays_live(app):
+    insert_catalogue(users=400, services=350)
+    assert AEPipeline(FAST).run(seed=1).status == "promoted"
+
+    untrained = AEConfig(train=TrainConfig(max_epochs=0))
+    outcome = AEPipeline(untrained).run(seed=1)
+
+    assert outcome.status == "rejected"
+    assert "users: validation loss" in outcome.reason and "does not beat" in outcome.reason
+    assert model_store.live_version("autoencoders").version == 1
+    assert ModelVersion.objects.get(name="autoencoders", version=2).status == "rejected"
 
 
 def test_same_seed_same_encoders(app):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recommender import stamps
+from recommender.engines import chain
 from recommender.engines.autoencoders.embeddings import load_embeddings
 from recommender.engines.autoencoders.model import TrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
@@ -14,7 +15,7 @@ from recommender.extensions import get_db
 from recommender.models.ops import ModelVersion
 from tests.engines.ae_catalogue import insert_catalogue, user_docs
 
-FAST = AEConfig(train=TrainConfig(max_epochs=20, patience=3))
+FAST = AEConfig(train=TrainConfig(max_epochs=12, patience=3, steps_per_epoch=16))
 
 
 @pytest.fixture
@@ -127,3 +128,14 @@ def test_empty_catalogue_after_ae_is_rejected_and_previous_stays(trained):
 
     assert outcome.status == "rejected" and outcome.reason == "no services in the catalogue"
     assert model_store.live_version("embeddings").version == trained.version
+
+
+def test_chain_stages_train_a_tiny_catalogue_end_to_end(app):
+    insert_catalogue(users=12, services=10)
+
+    outcomes = [chain.stage(name)(seed=4, progress=False) for name in ("ae", "embedding")]
+
+    assert [o.status for o in outcomes] == ["promoted", "promoted"], outcomes
+    embeddings = load_embeddings()
+    assert embeddings.users.matrix.shape == (12, 64)
+    assert embeddings.services.matrix.shape == (10, 128)

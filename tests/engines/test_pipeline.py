@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 from torch import nn
 
 from recommender.engines.base import model_store
+from recommender.engines.base.device import training_device
 from recommender.engines.base.pipeline import (
     STEPS,
     Artifact,
@@ -17,6 +18,7 @@ from recommender.engines.base.pipeline import (
     Pipeline,
     RunContext,
 )
+from recommender.extensions import get_db
 from recommender.models.ops import ModelVersion, PipelineMetadata
 
 
@@ -175,3 +177,31 @@ def test_report_written_when_runs_dir_set(app, tmp_path):
 
 def test_no_report_while_testing_by_default(app):
     assert "report" not in Toy().run().metrics
+
+
+def test_training_device_falls_back_to_cpu_without_a_gpu(app, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    app.config["TRAINING_DEVICE"] = "cuda"
+
+    assert training_device() == torch.device("cpu")
+    assert training_device("CPU") == torch.device("cpu")
+
+
+def test_training_device_uses_cuda_when_present(app, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    app.config["TRAINING_DEVICE"] = "cuda"
+
+    assert training_device() == torch.device("cuda")
+    assert training_device("cuda:1") == torch.device("cuda:1")
+
+
+def test_failed_candidate_record_leaves_no_orphaned_weights(app, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(ModelVersion, "save", refuse)
+
+    with pytest.raises(RuntimeError):
+        model_store.save_candidate("toy", {"weight": torch.ones(2)})
+
+    assert get_db()["fs.files"].count_documents({}) == 0

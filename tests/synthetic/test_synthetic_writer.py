@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from recommender.engines import chain
-from recommender.models import Recommendation, Service, User, UserAction
+from recommender.models import Recommendation, Service, User, UserAction, action_fingerprint
 from recommender.synthetic import generate_marketplace, generate_sessions
 from recommender.synthetic.writer import write_marketplace, write_sessions
 
@@ -37,9 +38,12 @@ def test_write_sessions_stores_each_once(app, dump, sessions):
     assert write_sessions(recommendations, actions) == (0, 0)
     assert Recommendation.objects.count() == len(recommendations)
     assert UserAction.objects.count() == len(actions)
-    # The unique fingerprint index is in place after the bulk write.
-    specs = UserAction._get_collection().index_information().values()
-    assert any(spec.get("unique") and spec["key"] == [("fingerprint", 1)] for spec in specs)
+    # Each action is stored under its fingerprint, and the database refuses a second copy.
+    collection = UserAction._get_collection()
+    stored = collection.find_one()
+    assert stored["_id"] == action_fingerprint(UserAction._from_son(stored))
+    with pytest.raises(DuplicateKeyError):
+        collection.insert_one({**stored, "channel": "databus"})
 
 
 def test_stored_sessions_are_what_the_api_stores(app, client, dump, sessions):

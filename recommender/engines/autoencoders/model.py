@@ -153,8 +153,13 @@ def fit(
     device: torch.device,
     generator: torch.Generator,
     on_epoch: Callable[[int, float, float], None] = lambda epoch, train, val: None,
+    select: bool = True,
 ) -> FitResult:
-    """Adam with early stopping on the whole-validation loss; the best weights are returned."""
+    """Adam from the frequency start; the weights with the best whole-validation loss win.
+
+    With `select` off (a validation split too small to trust), every epoch runs and the last
+    weights are kept; the validation loss is still recorded.
+    """
     model = AutoEncoder(shape)
     start_from_frequencies(model, train)
     model.to(device)
@@ -165,30 +170,46 @@ def fit(
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
     epoch = 0
     for epoch in range(1, config.max_epochs + 1):
-        model.train()
-        order = torch.randperm(train.shape[0], generator=generator).numpy()
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = Batch.of(train, order[start : start + batch_size], device, dense=True)
-            loss = reconstruction_loss(model(batch), batch.dense)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch.dense)
-        train_loss, val_loss = total / len(order), mean_loss(model, valid, eval_size, device)
+        train_loss = train_epoch(model, optimiser, train, batch_size, device, generator)
+        val_loss = mean_loss(model, valid, eval_size, device)
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
         on_epoch(epoch, train_loss, val_loss)
-        if val_loss < best - max(config.min_delta * abs(best), config.min_abs_delta):
+        if not select:
+            best, best_epoch = val_loss, epoch
+        elif val_loss < best - max(config.min_delta * abs(best), config.min_abs_delta):
             best, best_epoch, waited = val_loss, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             waited += 1
             if waited >= config.patience:
                 break
-    model.load_state_dict(best_state)
+    if select:
+        model.load_state_dict(best_state)
     model.eval()
     return FitResult(model, best, untrained, best_epoch, epoch, history)
+
+
+def train_epoch(
+    model: AutoEncoder,
+    optimiser: torch.optim.Optimizer,
+    train: sparse.csr_matrix,
+    batch_size: int,
+    device: torch.device,
+    generator: torch.Generator,
+) -> float:
+    """One shuffled pass over `train`; its mean loss."""
+    model.train()
+    order = torch.randperm(train.shape[0], generator=generator).numpy()
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = Batch.of(train, order[start : start + batch_size], device, dense=True)
+        loss = reconstruction_loss(model(batch), batch.dense)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        total += loss.item() * len(batch.dense)
+    return total / len(order)
 
 
 class EntityEncoder:

@@ -56,6 +56,9 @@ class AEConfig:
     valid_fraction: float = 0.1
     min_rows: int = 2  # rows with at least one feature, per entity kind
     min_features: int = 2  # distinct feature values, per entity kind
+    # Validation rows needed to pick weights by validation loss and to gate promotion on it;
+    # below this (tiny catalogues) every epoch runs, the last weights are kept, no gate.
+    min_valid_to_judge: int = 30
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -165,6 +168,7 @@ class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
                     ctx.device,
                     ctx.torch_generator(),
                     on_epoch,
+                    select=self.judged(prepared),
                 )
             results[entity] = Trained(prepared.vocabulary, result)
             ctx.details[entity] = {
@@ -176,6 +180,9 @@ class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
                 "device": str(ctx.device),
             }
         return results
+
+    def judged(self, prepared: Prepared) -> bool:
+        return prepared.valid.shape[0] >= self.config.min_valid_to_judge
 
     def evaluate(self, model: dict[str, Trained], data, ctx: RunContext) -> dict:
         results = {entity: trained.result for entity, trained in model.items()}
@@ -191,6 +198,8 @@ class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
                 else None,
                 "best_epoch": result.best_epoch,
                 "features": data[entity].shape.features,
+                "valid_rows": data[entity].valid.shape[0],
+                "judged_on_validation": self.judged(data[entity]),
             }
             for entity, result in results.items()
         }
@@ -202,7 +211,7 @@ class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
         for entity, m in metrics.items():
             if not math.isfinite(m["val_loss"]):
                 problems.append(f"{entity}: validation loss is not finite")
-            elif m["val_loss"] >= m["untrained_val_loss"]:
+            elif m["judged_on_validation"] and m["val_loss"] >= m["untrained_val_loss"]:
                 problems.append(
                     f"{entity}: validation loss {m['val_loss']:.4f} does not beat the untrained"
                     f" network's {m['untrained_val_loss']:.4f} (it predicts feature frequencies)"

@@ -42,19 +42,26 @@ class NCFComponent:
     services: IdIndex
     embeddings: emb.Embeddings
 
-    @torch.inference_mode()
+    def logits(self, user_ids: np.ndarray, service_ids: np.ndarray) -> np.ndarray:
+        """Logits of (user, service) id pairs; one user id broadcasts over every service."""
+        rows = self.users.rows(user_ids), self.services.rows(service_ids)
+        return self._forward(*rows, user_ids, service_ids).numpy()
+
     def scores(self, user_id: int, candidates: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
         """(probability per candidate, user known, service known per candidate)."""
         user_ids = np.array([user_id], dtype=np.int64)
-        user = self.users.rows(user_ids)
-        services = self.services.rows(candidates)
-        logits = self.network(
-            torch.from_numpy(user),
-            torch.from_numpy(services),
+        user_rows, service_rows = self.users.rows(user_ids), self.services.rows(candidates)
+        logits = self._forward(user_rows, service_rows, user_ids, candidates)
+        return torch.sigmoid(logits).numpy(), bool(user_rows[0] != UNKNOWN), service_rows != UNKNOWN
+
+    @torch.inference_mode()
+    def _forward(self, user_rows, service_rows, user_ids, service_ids) -> torch.Tensor:
+        return self.network(
+            torch.from_numpy(user_rows),
+            torch.from_numpy(service_rows),
             torch.from_numpy(self.embeddings.users.rows(user_ids)),
-            torch.from_numpy(self.embeddings.services.rows(candidates)),
+            torch.from_numpy(self.embeddings.services.rows(service_ids)),
         )
-        return torch.sigmoid(logits).numpy(), bool(user[0] != UNKNOWN), services != UNKNOWN
 
 
 def _embeddings_for(version: int, live: emb.Embeddings | None) -> emb.Embeddings:

@@ -181,7 +181,8 @@ class Transitions:
     user: torch.Tensor  # long [M], 0: no user
     history: torch.Tensor  # long [M, N]
     action: torch.Tensor  # long [M, K]
-    reward: torch.Tensor  # float [M]
+    reward: torch.Tensor  # float [M], the K values combined (root mean square)
+    values: torch.Tensor  # float [M, K], each recommended service's value
     next_history: torch.Tensor  # long [M, N]
     done: torch.Tensor  # float [M]
 
@@ -212,6 +213,7 @@ def transitions(
         history=tensor(right_aligned(part.history, history_len, space.rows)),
         action=tensor(space.rows(actions.reshape(-1)).reshape(-1, k)),
         reward=tensor(combine(values)),
+        values=tensor(values),
         next_history=tensor(right_aligned(part.next_history, history_len, space.rows)),
         done=tensor(part.terminal.astype(np.float32)),
     )

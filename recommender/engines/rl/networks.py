@@ -23,8 +23,9 @@ class Shape:
     user_dim: int  # UE
     service_dim: int  # D (embedding width + the popularity feature)
     history_len: int = 5  # N
-    history_dim: int = 128
-    hidden: tuple[int, ...] = (256, 256)
+    history_dim: int = 64
+    hidden: tuple[int, ...] = (128, 128)
+    dropout: float = 0.3  # critics only: rewards are noisy and logs are small
 
     def as_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
@@ -38,28 +39,33 @@ class Shape:
         return self.user_dim + self.history_dim
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear-BatchNorm-ReLU blocks (the original's builder); the caller adds the output layer."""
+def mlp(sizes: list[int], dropout: float | None = None) -> nn.Sequential:
+    """Hidden blocks; the caller adds the output layer. Linear-BatchNorm-ReLU (the original's
+    builder), or Linear-ReLU-Dropout when `dropout` is given."""
     layers: list[nn.Module] = []
     for width_in, width_out in pairwise(sizes):
-        layers += [nn.Linear(width_in, width_out), nn.BatchNorm1d(width_out), nn.ReLU()]
+        if dropout is None:
+            layers += [nn.Linear(width_in, width_out), nn.BatchNorm1d(width_out), nn.ReLU()]
+        else:
+            layers += [nn.Linear(width_in, width_out), nn.ReLU(), nn.Dropout(dropout)]
     return nn.Sequential(*layers)
 
 
 class HistoryEmbedder(nn.Module):
-    """The last N services' features [B, N, D] (most recent last, zero-padded) -> [B, H]."""
+    """The last N services' features [B, N, D] (most recent last, zero-padded) -> [B, H].
+
+    A learned weight per position (recency) pools the N services into one D-vector, then one
+    layer maps it to H. Few parameters: a history is a handful of services, and a
+    flatten-into-an-MLP embedder (the original's) memorises the training users instead.
+    """
 
     def __init__(self, shape: Shape):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(shape.history_len * shape.service_dim, 256),
-            nn.ReLU(),
-            nn.Linear(256, shape.history_dim),
-            nn.ReLU(),
-        )
+        self.recency = nn.Parameter(torch.full((shape.history_len,), 1.0 / shape.history_len))
+        self.net = nn.Sequential(nn.Linear(shape.service_dim, shape.history_dim), nn.ReLU())
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        return self.net(history.flatten(1))
+        return self.net(torch.einsum("bnd,n->bd", history, self.recency))
 
 
 class StateEncoder(nn.Module):
@@ -87,22 +93,33 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(state, action): the state, the K weight vectors, and their products with a projection
-    of the state (so user-service affinity is one multiplication away, not learned from sums)."""
+    """Q(state, action) as the mean of one learned value per weight vector (slot).
+
+    A recommendation's reward is a mean over its K services (the RMS of their values), so the
+    critic shares one slot network across the K slots: K times the data per parameter, and
+    nothing to learn about slot order. The slot network sees the state, the weight vector and
+    their product with a projection of the state (user-service affinity is one multiplication
+    away, not learned from sums).
+    """
 
     def __init__(self, shape: Shape):
         super().__init__()
         self.state = StateEncoder(shape)
         self.project = nn.Linear(shape.state_dim, shape.service_dim)
-        width = shape.state_dim + 2 * shape.k * shape.service_dim
-        self.body = mlp([width, *shape.hidden])
+        self.body = mlp([shape.state_dim + 2 * shape.service_dim, *shape.hidden], shape.dropout)
         self.head = nn.Linear(shape.hidden[-1], 1)
 
-    def forward(self, user: torch.Tensor, history: torch.Tensor, action: torch.Tensor):
+    def slots(self, user: torch.Tensor, history: torch.Tensor, action: torch.Tensor):
+        """[B, K]: the value of each slot."""
         state = self.state(user, history)
+        batch, k, _ = action.shape
         affinity = self.project(state).unsqueeze(1) * action
-        features = torch.cat([state, action.flatten(1), affinity.flatten(1)], dim=1)
-        return self.head(self.body(features)).squeeze(-1)
+        expanded = state.unsqueeze(1).expand(batch, k, state.shape[1])
+        slots = torch.cat([expanded, action, affinity], dim=2).reshape(batch * k, -1)
+        return self.head(self.body(slots)).view(batch, k)
+
+    def forward(self, user: torch.Tensor, history: torch.Tensor, action: torch.Tensor):
+        return self.slots(user, history, action).mean(dim=1)
 
 
 @torch.no_grad()

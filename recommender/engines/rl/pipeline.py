@@ -281,10 +281,18 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             bar = ctx.bar(range(self.config.td3.epochs), f"TD3 {panel}")
             progress = iter(bar)
 
-            def on_epoch(epoch: int, critic: float, actor: float, panel=panel, progress=progress):
+            def on_epoch(
+                epoch: int,
+                critic: float,
+                actor: float,
+                valid: float,
+                panel=panel,
+                progress=progress,
+            ):
                 next(progress, None)
                 ctx.report.scalar(f"{panel}/critic_loss", critic, epoch)
                 ctx.report.scalar(f"{panel}/actor_loss", actor, epoch)
+                ctx.report.scalar(f"{panel}/critic_validation_loss", valid, epoch)
 
             results[k] = fit(
                 data.train[k],
@@ -297,8 +305,10 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             )
             ctx.details[panel] = {
                 "seconds": results[k].seconds,
-                "critic_loss": results[k].critic_losses[-1:],
-                "actor_loss": results[k].actor_losses[-1:],
+                "critic_loss": results[k].critic_losses,
+                "actor_loss": results[k].actor_losses,
+                "critic_validation_loss": results[k].validation_losses,
+                "best_epoch": results[k].best_epoch,
                 "shape": shape.as_dict(),
             }
         return Trained(

@@ -30,7 +30,7 @@ from recommender.engines.rl.networks import Actor, Critic, Shape, polyak
 
 @dataclass(frozen=True)
 class TD3Config:
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 256
     actor_lr: float = 3e-4
     critic_lr: float = 1e-3
@@ -44,6 +44,8 @@ class TD3Config:
     # distance to the logged action, so it cannot run off to actions no data ever showed the
     # critic (learning from logs only, the critic's guesses there are wild). None: plain TD3.
     bc_alpha: float | None = 2.5
+    critic_weight_decay: float = 1e-4
+    validation: float = 0.1  # share of the transitions held back to pick the best epoch
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +65,7 @@ class Batch:
     history: torch.Tensor
     action: torch.Tensor
     reward: torch.Tensor
+    values: torch.Tensor
     next_history: torch.Tensor
     done: torch.Tensor
 
@@ -73,6 +76,7 @@ class Batch:
             history=m.services[t.history],
             action=m.services[t.action],
             reward=t.reward,
+            values=t.values,
             next_history=m.services[t.next_history],
             done=t.done,
         )
@@ -88,7 +92,9 @@ class TD3:
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         # A list, not a one-shot iterator: the optimizer and the freezing below both use it.
         self.critic_params = [*self.q1.parameters(), *self.q2.parameters()]
-        self.critic_opt = torch.optim.Adam(self.critic_params, lr=config.critic_lr)
+        self.critic_opt = torch.optim.AdamW(
+            self.critic_params, lr=config.critic_lr, weight_decay=config.critic_weight_decay
+        )
         self.steps = 0
 
     def noise(self, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -100,20 +106,23 @@ class TD3:
 
     @torch.no_grad()
     def targets(self, batch: Batch, generator: torch.Generator) -> torch.Tensor:
-        """y = r + gamma * (1 - done) * min of the TARGET critics at (s', smoothed a')."""
+        """Per slot [B, K]: y_k = v_k + gamma * (1 - done) * min of the TARGET critics at
+        (s', smoothed a'). Q(s, a) is the mean of the slots, so its target is mean_k y_k."""
         next_action = self.target_actor(batch.user, batch.next_history)
         next_action = functional.normalize(next_action + self.noise(next_action, generator), dim=-1)
         next_q = torch.minimum(
             self.target_q1(batch.user, batch.next_history, next_action),
             self.target_q2(batch.user, batch.next_history, next_action),
         )
-        return batch.reward + self.config.gamma * (1.0 - batch.done) * next_q
+        return batch.values + (self.config.gamma * (1.0 - batch.done) * next_q).unsqueeze(1)
 
     def critic_step(self, batch: Batch, generator: torch.Generator) -> float:
+        """Each slot regresses onto its own target: each service's own value is known, so the
+        critic need not guess which of the K services earned the recommendation's reward."""
         y = self.targets(batch, generator)
         loss = functional.mse_loss(
-            self.q1(batch.user, batch.history, batch.action), y
-        ) + functional.mse_loss(self.q2(batch.user, batch.history, batch.action), y)
+            self.q1.slots(batch.user, batch.history, batch.action), y
+        ) + functional.mse_loss(self.q2.slots(batch.user, batch.history, batch.action), y)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.critic_params, self.config.grad_clip)
@@ -173,10 +182,36 @@ class FitResult:
     actor: Actor
     critic_losses: list[float]  # per epoch means
     actor_losses: list[float]
+    validation_losses: list[float]  # per epoch: the critics' error on held-back transitions
+    best_epoch: int  # the epoch whose actor is returned
     seconds: float
 
 
-EpochHook = Callable[[int, float, float], None]
+EpochHook = Callable[[int, float, float, float], None]
+
+
+@torch.no_grad()
+def validation_loss(agent: TD3, data: Transitions, matrices: Matrices, seed: int) -> float:
+    """The critics' per-slot error on `data` against their TD targets (fixed noise draws)."""
+    if len(data) == 0:
+        return float("nan")
+    agent.q1.eval(), agent.q2.eval()
+    try:
+        generator = torch.Generator(device=data.reward.device).manual_seed(seed)
+        batch = Batch.gather(data, matrices)
+        y = agent.targets(batch, generator)
+        q1 = agent.q1.slots(batch.user, batch.history, batch.action)
+        q2 = agent.q2.slots(batch.user, batch.history, batch.action)
+        return float((functional.mse_loss(q1, y) + functional.mse_loss(q2, y)) / 2)
+    finally:
+        agent.q1.train(), agent.q2.train()
+
+
+def split_validation(data: Transitions, share: float, generator: torch.Generator):
+    """(train, validation) transitions, a seeded random `share` held back."""
+    order = torch.randperm(len(data), generator=generator)
+    n_valid = int(len(data) * share) if len(data) * share >= 2 else 0
+    return data.batch(order[n_valid:]), data.batch(order[:n_valid])
 
 
 def fit(
@@ -188,31 +223,46 @@ def fit(
     device: torch.device,
     on_epoch: EpochHook | None = None,
 ) -> FitResult:
-    """Train from scratch on `data` (seeded); returns the actor in eval mode on the CPU."""
+    """Train from scratch on `data` (seeded); returns the actor, in eval mode on the CPU, of the
+    epoch whose critics did best on a held-back share of the transitions (logged rewards are
+    noisy: past a few epochs the critics learn the noise, and the actor follows them)."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     agent = TD3(shape, config, device)
     agent.actor.train(), agent.q1.train(), agent.q2.train()
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
-    data = data.to(device)
+    train, valid = split_validation(data, config.validation, generator)
+    train, valid = train.to(device), valid.to(device)
     matrices = Matrices(matrices.users.to(device), matrices.services.to(device))
-    n = len(data)
+    n = len(train)
     # BatchNorm needs 2+ rows: the last partial batch joins the previous one.
     batches = max(1, n // config.batch_size)
-    critic_means, actor_means = [], []
+    critic_means, actor_means, valid_losses = [], [], []
+    best_epoch, best_state = -1, copy.deepcopy(agent.actor.state_dict())
     for epoch in range(config.epochs):
         order = torch.randperm(n, generator=generator)
         critic_losses, actor_losses = [], []
         for index in torch.tensor_split(order, batches):
-            batch = Batch.gather(data.batch(index.to(device)), matrices)
+            batch = Batch.gather(train.batch(index.to(device)), matrices)
             critic_loss, actor_loss = agent.step(batch, noise_generator)
             critic_losses.append(critic_loss)
             if actor_loss is not None:
                 actor_losses.append(actor_loss)
         critic_means.append(float(np.mean(critic_losses)))
         actor_means.append(float(np.mean(actor_losses)) if actor_losses else float("nan"))
+        valid_losses.append(validation_loss(agent, valid, matrices, seed))
+        if best_epoch < 0 or not valid_losses[-1] >= min(valid_losses[:-1], default=np.inf):
+            best_epoch, best_state = epoch, copy.deepcopy(agent.actor.state_dict())
         if on_epoch is not None:
-            on_epoch(epoch, critic_means[-1], actor_means[-1])
+            on_epoch(epoch, critic_means[-1], actor_means[-1], valid_losses[-1])
+    agent.actor.load_state_dict(best_state)
     actor = agent.actor.to("cpu").eval()
-    return FitResult(actor, critic_means, actor_means, time.perf_counter() - started)
+    return FitResult(
+        actor,
+        critic_means,
+        actor_means,
+        valid_losses,
+        best_epoch,
+        time.perf_counter() - started,
+    )

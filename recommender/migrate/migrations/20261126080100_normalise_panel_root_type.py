@@ -3,15 +3,17 @@
 The Marketplace writes `recommendation-panel`, older clients `recommendation_panel`; ingestion
 now stores the second, so actions stored before it (or imported) may hold the first. Each such
 action gets the new spelling and a recomputed fingerprint (so the same action sent again is
-still recognised as stored); a legacy action whose new fingerprint is already stored is a
-duplicate of that action and is deleted.
+still recognised as stored). The fingerprint is the action's `_id`, which MongoDB cannot
+update: the renormalised action is inserted under its new `_id` and the old one deleted. A
+legacy action whose new fingerprint is already stored is a duplicate of that action and is
+only deleted.
 
 down() is a no-op: which actions had the other spelling is not kept.
 """
 
 from __future__ import annotations
 
-from pymongo import DeleteOne, UpdateMany
+from pymongo import DeleteOne, InsertOne
 
 from recommender.migrate import BaseMigration
 from recommender.models.activity import UserAction, action_fingerprint
@@ -22,30 +24,23 @@ LEGACY, CURRENT = "recommendation-panel", "recommendation_panel"
 class NormalisePanelRootType(BaseMigration):
     def up(self) -> None:
         actions = self.db[UserAction._get_collection_name()]
-        legacy = list(actions.find({"source.root.type": LEGACY}))
-        new_fingerprints = {}
-        for document in legacy:
+        renamed = {}  # old _id -> the action with the current spelling, under its new _id
+        for document in actions.find({"source.root.type": LEGACY}):
             document["source"]["root"]["type"] = CURRENT
-            new_fingerprints[document["_id"]] = action_fingerprint(UserAction._from_son(document))
-        # fingerprint -> _id of the action holding it
-        stored = {
-            row["fingerprint"]: row["_id"]
-            for row in actions.find(
-                {"fingerprint": {"$in": list(new_fingerprints.values())}}, {"fingerprint": 1}
-            )
-        }
-        operations = []
-        for _id, fingerprint in new_fingerprints.items():
-            if stored.get(fingerprint, _id) != _id:
-                operations.append(DeleteOne({"_id": _id}))
-            else:
-                stored[fingerprint] = _id
-                operations.append(  # UpdateMany on an _id: mongomock rejects UpdateOne in bulks
-                    UpdateMany(
-                        {"_id": _id},
-                        {"$set": {"source.root.type": CURRENT, "fingerprint": fingerprint}},
-                    )
-                )
+            renamed[document["_id"]] = {
+                **document,
+                "_id": action_fingerprint(UserAction._from_son(document)),
+            }
+        new_ids = [document["_id"] for document in renamed.values()]
+        stored = {row["_id"] for row in actions.find({"_id": {"$in": new_ids}}, {"_id": 1})}
+        operations: list = []
+        for old_id, document in renamed.items():
+            if document["_id"] not in stored:
+                stored.add(document["_id"])
+                operations.append(InsertOne(document))
+            # Inserted before deleted: an interrupted run loses nothing (re-run, the legacy
+            # copy is found stored under its new _id and only deleted).
+            operations.append(DeleteOne({"_id": old_id}))
         if operations:
             actions.bulk_write(operations, ordered=True)
 
