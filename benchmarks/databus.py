@@ -14,8 +14,7 @@ running in a thread of this process as `flask demo --subscribe` runs it:
 
 Each phase starts on an empty store; the store's distinct actions are printed (every one
 stored exactly once: the counts equal the messages sent). `--no-write` is a diagnostic that
-leaves the database write out, to show what mongomock's inserts cost (mongomock checks a unique
-index by scanning the whole collection for every inserted document).
+leaves the database write out, to show what mongomock's inserts cost.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@
    in order up to "ncf" (ae -> embedding -> ncf, the functions `train_chain` calls).
 3. Every model is scored on the split and sampled negatives the NCF pipeline used (leave-last-out
    per user, the held-out service against 99 services the user never rated, seeded): NCF and
-   Popularity as the pipeline recorded them, NCF once more through the serving component (must
-   agree), Random, and ALS (implicit.cpu.als, 32 factors, 20 iterations) fitted on the same
-   training pairs.
+   Popularity as the pipeline recorded them, NCF once more as served (the `flask evaluate`
+   evaluator on the live model: it must agree), Random, and ALS (implicit.cpu.als, 32 factors,
+   20 iterations) fitted on the same training pairs.
 """
 
 from __future__ import annotations
@@ -146,18 +146,6 @@ def als_scores(data, split, items: np.ndarray, seed: int) -> tuple[np.ndarray, f
     return scores, seconds
 
 
-def served_scores(data, split, items: np.ndarray) -> np.ndarray:
-    """NCF's test scores through the serving component (ids, not rows: as requests do)."""
-    from recommender.engines.ncf.inference import component
-
-    served = component()
-    user_ids = data.users.ids[split.test.users - 1]
-    service_ids = data.services.ids[np.maximum(items, 1) - 1]
-    return np.stack(
-        [served.scores(int(u), ids)[0] for u, ids in zip(user_ids, service_ids, strict=True)]
-    )
-
-
 def run(directory: Path, seed: int) -> dict:
     from recommender import create_app
     from recommender.dump.loader import load_catalogue
@@ -165,6 +153,7 @@ def run(directory: Path, seed: int) -> dict:
     from recommender.dump.schema import validate_dump
     from recommender.engines import chain
     from recommender.engines.ncf import data as ncf_data
+    from recommender.engines.ncf.inference import offline_metrics
 
     result: dict = {"seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "stages": {}}
     started = time.perf_counter()
@@ -198,7 +187,7 @@ def run(directory: Path, seed: int) -> dict:
                 **ncf["ncf"]["test"],
                 "training_s": sum(result["stages"][s]["seconds"] for s in STAGES),
             },
-            "NCF (served)": metrics_of(served_scores(data, split, items), items, seed),
+            "NCF (served)": offline_metrics(seed=seed),
             "Popularity": ncf["popularity"]["test"],
             "Random": metrics_of(rng.random(items.shape), items, seed),
             f"ALS ({ALS['factors']} factors, {ALS['iterations']} it.)": {
@@ -217,7 +206,7 @@ def table(result: dict) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, m in result["models"].items():
-        seconds = f"{m['training_s']:.0f}" if "training_s" in m else ""
+        seconds = f"{m['training_s']:.1f}" if "training_s" in m else ""
         lines.append(
             f"| {name} | {m['hr@10']:.3f} | {m['ndcg@10']:.3f} | {m['hr@3']:.3f} "
             f"| {m['ndcg@3']:.3f} | {seconds} |"

@@ -1,7 +1,7 @@
 """Training benchmark: time and peak memory per training stage, per catalogue size.
 
     .venv/bin/python benchmarks/training.py [--sizes 10000x1000,100000x10000]
-        [--stages ae,embedding] [--device cpu|cuda] [--seed 42]
+        [--stages ae,embedding,ncf] [--device cpu|cuda] [--seed 42]
 
 Each size (USERSxSERVICES) runs in its own subprocess, so peak memory (ru_maxrss) is that size's
 alone. The subprocess fills an in-process mongomock store with a synthetic catalogue (bulk
@@ -12,6 +12,8 @@ Per stage, database time is split from computation and named by store:
   - model read / model write: model_store.load / save_candidate + promote (GridFS on mongomock).
 Computation is the rest of the run. Mongomock is far slower than a MongoDB server, which is why
 the store times are reported apart. Later engines add their stage names to `--stages`.
+RL (`--stages ae,embedding,rl`) trains on RL_SYNTHETIC_SESSIONS (default 20,000) synthetic
+sessions, as it does when too few real SARS exist; its held-out evaluation is printed after.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_SIZES = "10000x1000,100000x10000"
-DEFAULT_STAGES = "ae,embedding"
+DEFAULT_STAGES = "ae,embedding,ncf"
 # Vocabulary sizes in the spirit of the EOSC catalogue.
 FACETS = {
     "categories": 300,
@@ -172,6 +174,7 @@ def run_size(users: int, services: int, stages: list[str], seed: int, device: st
                 "store_s": store,
                 "steps_s": steps,
                 "train_details": scalars(metadata.steps[STEPS.index("train")].details),
+                "evaluate_details": {s.name: s.details for s in metadata.steps}.get("evaluate", {}),
                 "peak_rss_mib": max_rss_mib(),
             }
     result["peak_rss_mib"] = max_rss_mib()
@@ -211,6 +214,27 @@ def print_table(results: list[dict]) -> None:
         )
 
 
+def print_rl(results: list[dict]) -> None:
+    """The RL stage's held-out evaluation (simulated reward and hr@K per engine and panel)."""
+    rows = [(r, r["stages"]["rl"]) for r in results if "rl" in r["stages"]]
+    if not rows:
+        return
+    print("\n| users | services | panel | train s | engine | reward | hr@K |")
+    print("|---:|---:|---|---:|---|---:|---:|")
+    for r, stage in rows:
+        for panel, details in stage["evaluate_details"].items():
+            if not isinstance(details, dict):
+                continue
+            seconds = stage["train_details"].get(panel, {}).get("seconds", 0.0)
+            for engine, numbers in details.items():
+                if isinstance(numbers, dict):
+                    hr = next(v for key, v in numbers.items() if key.startswith("hr@"))
+                    print(
+                        f"| {r['users']:,} | {r['services']:,} | {panel} | {seconds:.1f} "
+                        f"| {engine} | {numbers['reward']:.4f} | {hr:.3f} |"
+                    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="USERSxSERVICES, comma separated")
@@ -237,6 +261,7 @@ def main() -> None:
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1], indent=1), file=sys.stderr)
     print_table(results)
+    print_rl(results)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ def load_config(env: str | None = None, environ: Mapping[str, str] | None = None
         # How often a serving process looks for a new model or catalogue version (seconds).
         "MODEL_RELOAD_INTERVAL": float(e.get("MODEL_RELOAD_INTERVAL", "2")),
         "TRAINING_SEED": int(e.get("TRAINING_SEED", "42")),
+        # RL trains on synthetic sessions while fewer real SARS than this exist.
+        "RL_MIN_REAL_SARSES": int(e.get("RL_MIN_REAL_SARSES", "2500")),
+        "RL_SYNTHETIC_SESSIONS": int(e.get("RL_SYNTHETIC_SESSIONS", "20000")),
+        "RL_EPOCHS": int(e.get("RL_EPOCHS", "8")),
         # Training reports (loss curves, TensorBoard logs); empty turns them off.
         "TRAINING_RUNS_DIR": e.get("TRAINING_RUNS_DIR", "" if testing else "runs"),
         "SENTRY_DSN": e.get("SENTRY_DSN") or None,

@@ -18,6 +18,7 @@ TRAINING_CHAIN: list[tuple[str, str]] = [
     ("ae", "recommender.engines.autoencoders.pipeline:train_ae"),
     ("embedding", "recommender.engines.autoencoders.pipeline:train_embeddings"),
     ("ncf", "recommender.engines.ncf.pipeline:train"),
+    ("rl", "recommender.engines.rl.pipeline:train"),
     ("popularity", "recommender.engines.popularity.pipeline:train"),
 ]
 

@@ -35,6 +35,7 @@ ENGINE_CLASSES: list[str] = [
     "recommender.engines.popularity.engine:Popularity",
     "recommender.engines.ncf.inference:NCF",
     "recommender.engines.ncf.inference:NCFRanking",
+    "recommender.engines.rl.engine:RL",
 ]
 ORDER = ("NCF", "RL", "Random", "NCFRanking", "RandomRanking", "Popularity")
 _ORDER_LOWER = {name.lower() for name in ORDER}

@@ -205,7 +205,8 @@ def _root(root: RootIn | None) -> Root | None:
     )
 
 
-def _document(action: UserActionIn, user_id: int | None, channel: str) -> dict:
+def action_document(action: UserActionIn, user_id: int | None, channel: str) -> dict:
+    """The stored form of a validated action (service root -> `Root.service`, fingerprint)."""
     document = UserAction(
         user=user_id,
         aai_uid=action.aai_uid,
@@ -259,7 +260,9 @@ def store_actions(actions: Sequence[UserActionIn], source: str) -> list[bool]:
     """
     users = _users_by_aai_uid(a.aai_uid for a in actions if a.user_id is None and a.aai_uid)
     documents = [
-        _document(a, a.user_id if a.user_id is not None else users.get(a.aai_uid or ""), source)
+        action_document(
+            a, a.user_id if a.user_id is not None else users.get(a.aai_uid or ""), source
+        )
         for a in actions
     ]
     stored = _insert(documents)

@@ -9,23 +9,28 @@ One run:
 3. rebuilds the SARS of all those visitors' recommendations (their histories, rewards and
    terminal flags may all have moved), reading the candidates and search data of those
    recommendations only, in chunks;
-4. writes them as upserts keyed by `source_recommendation` (idempotent: no duplicates, and no
-   moment where a SARS is missing), removes the SARS of recommendations that no longer make one;
+4. writes them keyed by `source_recommendation`: inserted in bulk when new, replaced in place
+   when stored already (idempotent: a rerun never duplicates, and a stored SARS is never
+   missing for a moment), and removes those of recommendations that no longer make one;
 5. only then marks processed exactly the documents it read as unprocessed.
 A crash anywhere before step 5 leaves them unprocessed, so the next run redoes the same work;
-documents arriving during a run stay unprocessed for the next one. Synthetic SARS are never
-touched.
+documents arriving during a run stay unprocessed for the next one. One run at a time (a lease).
+Synthetic SARS are never touched.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
-from pymongo import DeleteMany, ReplaceOne, UpdateMany
+from pymongo import DeleteMany, UpdateMany
 
+from recommender import leases
 from recommender.extensions import get_db
 from recommender.models.activity import Recommendation, UserAction
 from recommender.models.marketplace import User
@@ -43,6 +48,8 @@ from recommender.sessions.sarses import build_sarses
 
 logger = logging.getLogger(__name__)
 CHUNK = 1000
+LEASE = "sars-regeneration"
+LEASE_TTL_S = 3600.0
 
 
 def chunks(values: Sequence, size: int = CHUNK) -> Iterator[list]:
@@ -111,24 +118,37 @@ def touched_visitors(
 
 
 def write_sarses(sarses: list[dict], rebuilt: Sequence[RecRecord]) -> int:
-    """Upsert each SARS by its recommendation; drop those of rebuilt recommendations without one."""
+    """Store each SARS once per recommendation: new ones inserted in bulk, those already stored
+    replaced in place (by `source_recommendation`), those of rebuilt recommendations that no
+    longer make one removed."""
     collection = _collection(Sars)
+    stored: set = set()
+    for chunk in chunks([rec.id for rec in rebuilt]):
+        found = collection.find(
+            {"source_recommendation": {"$in": chunk}, "synthetic": False},
+            {"source_recommendation": 1},
+        )
+        stored.update(doc["source_recommendation"] for doc in found)
+    kept = {sars["source_recommendation"] for sars in sarses}
+    # UpdateMany with $set of every field is a replace (a SARS always has the same fields); it
+    # is also the upsert mongomock's bulk_write supports.
     operations: list = [
-        ReplaceOne(
+        UpdateMany(
             {"source_recommendation": sars["source_recommendation"], "synthetic": False},
-            sars,
+            {"$set": sars},
             upsert=True,
         )
         for sars in sarses
+        if sars["source_recommendation"] in stored
     ]
-    kept = {sars["source_recommendation"] for sars in sarses}
-    dropped = [rec.id for rec in rebuilt if rec.id not in kept]
     operations += [
         DeleteMany({"source_recommendation": {"$in": chunk}, "synthetic": False})
-        for chunk in chunks(dropped)
+        for chunk in chunks([rec.id for rec in rebuilt if rec.id not in kept])
     ]
     for batch in chunks(operations):
         collection.bulk_write(batch, ordered=False)
+    for batch in chunks([sars for sars in sarses if sars["source_recommendation"] not in stored]):
+        collection.insert_many(batch, ordered=False)
     return len(sarses)
 
 
@@ -150,13 +170,28 @@ def drop_orphans(recs: Sequence[RecRecord]) -> int:
     return len(orphans)
 
 
+class RegenerationBusyError(RuntimeError):
+    """Another process is regenerating the SARS right now."""
+
+
 def regenerate_sarses(full: bool = False) -> dict[str, int]:
     """Bring the stored SARS up to date with the traffic (see the module doc).
 
     `full`: rebuild every visitor's SARS, not only the touched ones. Returns counts: new
     recommendations and actions processed, visitors and recommendations rebuilt, SARS written
-    (terminal among them), orphans removed.
+    (terminal among them), orphans removed. One run at a time (a lease): raises
+    RegenerationBusyError while another holds it.
     """
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
+    if not leases.acquire(LEASE, holder, LEASE_TTL_S):
+        raise RegenerationBusyError(f"SARS regeneration is running in {leases.holder_of(LEASE)}")
+    try:
+        return _regenerate(full)
+    finally:
+        leases.release(LEASE, holder)
+
+
+def _regenerate(full: bool) -> dict[str, int]:
     recs, actions = read_recommendations(), read_actions()
     new_recs = [rec.id for rec in recs if not rec.processed]
     new_actions = [action.id for action in actions if not action.processed]

@@ -8,23 +8,8 @@ from pymongo.errors import BulkWriteError
 from recommender.dump.loader import load_catalogue
 from recommender.dump.references import drop_dangling_references
 from recommender.dump.schema import validate_dump
-from recommender.models.activity import (
-    Action,
-    Recommendation,
-    Root,
-    SearchData,
-    Source,
-    Target,
-    UserAction,
-    action_fingerprint,
-)
-from recommender.services.user_actions import (
-    PANEL_ROOT,
-    PANEL_ROOT_SPELLINGS,
-    RootIn,
-    UserActionIn,
-    validate_user_action,
-)
+from recommender.models.activity import Recommendation, SearchData, UserAction
+from recommender.services.user_actions import action_document, validate_user_action
 
 BATCH = 10_000
 DUPLICATE_KEY = 11000
@@ -48,72 +33,42 @@ def recommendation_document(record: dict) -> dict:
     return document.to_mongo().to_dict()
 
 
-def _root(root: RootIn | None) -> Root | None:
-    """As the HTTP endpoint stores it: one spelling of the panel type, service ids as ints."""
-    if root is None:
-        return None
-    is_service = root.resource_type == "service" and isinstance(root.resource_id, int)
-    return Root(
-        type=PANEL_ROOT if root.type in PANEL_ROOT_SPELLINGS else root.type,
-        panel_id=root.panel_id,
-        resource_type=root.resource_type,
-        service=root.resource_id if is_service else None,
-        resource_id=None if is_service or root.resource_id is None else str(root.resource_id),
-    )
-
-
 def user_action_document(payload: dict) -> dict:
-    """A `POST /user_actions` payload (checked as the endpoint checks it) as stored over HTTP:
-    a service root's `resource_id` becomes `Root.service`, with its fingerprint."""
-    action: UserActionIn = validate_user_action(payload)
-    document = UserAction(
-        user=action.user_id,
-        unique_id=action.unique_id,
-        client_id=action.client_id,
-        timestamp=action.timestamp,
-        source=Source(
-            visit_id=action.source.visit_id,
-            page_id=action.source.page_id,
-            root=_root(action.source.root),
-        ),
-        target=Target(visit_id=action.target.visit_id, page_id=action.target.page_id),
-        action=Action(type=action.action.type, text=action.action.text, order=action.action.order),
-        channel="http",
-    )
-    document.fingerprint = action_fingerprint(document)
-    document.validate()
-    return document.to_mongo().to_dict()
+    """A `POST /user_actions` payload, checked and stored exactly as the endpoint stores it."""
+    action = validate_user_action(payload)
+    return action_document(action, action.user_id, "http")
 
 
 def insert_new(collection: Collection, documents: list[dict], key: str) -> int:
     """Insert, in bulk, the documents whose `key` is neither stored nor repeated; how many new.
 
-    One `$in` query per batch (not one per document) finds the batch's keys already stored.
+    One projected read of the collection (not one query per document) finds the stored keys.
     """
-    fresh: dict = {}
+    seen = {d.get(key) for d in collection.find({}, {key: 1, "_id": 0})}
+    fresh = []
     for document in documents:
-        fresh.setdefault(document[key], document)
-    keys = list(fresh)
+        if document[key] not in seen:
+            seen.add(document[key])
+            fresh.append(document)
+    return insert_by_id(collection, fresh)
+
+
+def insert_by_id(collection: Collection, documents: list[dict]) -> int:
+    """Insert in unordered batches; how many were new. A document whose `_id` is stored (or
+    earlier in `documents`) is refused by the primary key and not counted: no read first
+    (mongomock answers an `_id: {$in: ...}` query by scanning, a refused insert by a lookup)."""
     new = 0
-    for start in range(0, len(keys), BATCH):
-        batch = keys[start : start + BATCH]
-        stored = {row[key] for row in collection.find({key: {"$in": batch}}, {key: 1})}
-        new += _insert_many(collection, [fresh[k] for k in batch if k not in stored])
+    for start in range(0, len(documents), BATCH):
+        batch = documents[start : start + BATCH]
+        try:
+            collection.insert_many(batch, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            new -= len(errors)
+        new += len(batch)
     return new
-
-
-def _insert_many(collection: Collection, documents: list[dict]) -> int:
-    """Insert all; how many were new (a concurrent writer's duplicate is refused and counted)."""
-    if not documents:
-        return 0
-    try:
-        collection.insert_many(documents, ordered=False)
-    except BulkWriteError as error:
-        errors = error.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return len(documents) - len(errors)
-    return len(documents)
 
 
 def write_sessions(recommendations: list[dict], user_actions: list[dict]) -> tuple[int, int]:
@@ -125,9 +80,5 @@ def write_sessions(recommendations: list[dict], user_actions: list[dict]) -> tup
             [recommendation_document(r) for r in recommendations],
             "visit_id",
         ),
-        insert_new(
-            UserAction._get_collection(),
-            [user_action_document(p) for p in user_actions],
-            "_id",
-        ),
+        insert_by_id(UserAction._get_collection(), [user_action_document(p) for p in user_actions]),
     )

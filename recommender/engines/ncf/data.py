@@ -59,9 +59,34 @@ class Split:
     train_users: np.ndarray
     train_services: np.ndarray
     train_keys: np.ndarray  # sorted keys of training pairs
+    train_recency: np.ndarray  # (position + 1) / training positives of the user, in (0, 1]
     accessed_keys: np.ndarray  # sorted keys of every positive pair (all splits)
     valid: HeldOut
     test: HeldOut
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Per user row, the service rows it accessed (CSR): what the model's history pools."""
+
+    indptr: np.ndarray  # [rows + 1]
+    items: np.ndarray  # service rows, grouped by user row
+
+    @classmethod
+    def build(cls, users: np.ndarray, services: np.ndarray, rows: int) -> Histories:
+        order = np.argsort(users, kind="stable")
+        counts = np.bincount(users, minlength=rows)
+        return cls(np.concatenate([[0], np.cumsum(counts)]), services[order])
+
+    def counts(self, rows: np.ndarray) -> np.ndarray:
+        return self.indptr[rows + 1] - self.indptr[rows]
+
+    def bags(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(items, offsets) of `rows`' histories, flattened in that order (for embedding_bag)."""
+        starts, lengths = self.indptr[rows], self.counts(rows)
+        offsets = np.cumsum(lengths) - lengths
+        positions = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())
+        return self.items[positions], offsets
 
 
 def unique_in_order(values: list[int]) -> list[int]:
@@ -134,6 +159,7 @@ def split(
     test = evaluated & (data.position == data.length - 1)
     valid = evaluated & (data.position == data.length - 2)
     train = ~(test | valid)
+    train_length = np.where(evaluated, data.length - 2, data.length)
     accessed_keys = _keys(data.user_rows, data.service_rows, data.width)
     rng = evaluation_rng(seed)
 
@@ -148,6 +174,7 @@ def split(
         train_users=data.user_rows[train],
         train_services=data.service_rows[train],
         train_keys=_keys(data.user_rows[train], data.service_rows[train], data.width),
+        train_recency=((data.position + 1) / train_length)[train],
         accessed_keys=accessed_keys,
         valid=held_out(valid),
         test=held_out(test),
@@ -164,6 +191,11 @@ def training_negatives(
     ).reshape(-1)
     keep = services >= 0  # users who accessed every recommendable service get none
     return users[keep], services[keep]
+
+
+def train_histories(data: Interactions, split_: Split) -> Histories:
+    """Each user's training positives: the history the model pools in training and evaluation."""
+    return Histories.build(split_.train_users, split_.train_services, data.users.rows_total)
 
 
 def popularity_counts(data: Interactions, split_: Split) -> np.ndarray:

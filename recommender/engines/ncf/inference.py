@@ -2,25 +2,31 @@
 
 The component (network, id indexes, the embeddings its content branch was trained on) is built
 once per NCF version, embeddings version and catalogue version (model_cache). A request is then
-two searchsorted lookups and one forward pass over the candidate tensor. Users and services the
-model was not trained with map to its learned "unknown" id rows and are scored through the
-content branch (their AE embeddings, encoded on demand by the embeddings table).
+a few searchsorted lookups and one forward pass over the candidate tensor. Users and services
+the model was not trained with map to its learned "unknown" id rows and are scored through the
+content branch (their AE embeddings, encoded on demand by the embeddings table) and, for users,
+through the history term over the services they accessed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from flask import current_app
 
 from recommender import stamps
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base import model_store
 from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
 from recommender.engines.base.model_cache import model_cache
-from recommender.engines.base.model_store import StoredModel
+from recommender.engines.base.model_store import NoModelError, StoredModel
+from recommender.engines.metrics import DEFAULT_KS, score_metrics
+from recommender.engines.ncf import data as ncf_data
+from recommender.engines.ncf.data import Histories
 from recommender.engines.ncf.model import UNKNOWN, IdIndex, NCFModel, NCFShape
 from recommender.engines.ncf.pipeline import MODEL_NAME
 
@@ -28,10 +34,11 @@ logger = logging.getLogger(__name__)
 
 LONG_KNOWN = "Marketplace users whose orders resemble yours also ordered this service."
 SHORT_KNOWN = "Ordered by users like you"
-LONG_NEW_USER = "It fits the scientific domains and categories of your profile."
+LONG_NEW_USER = "It fits the interests in your profile and the services you have used."
 SHORT_NEW_USER = "Fits your profile"
 LONG_NEW_SERVICE = "A newly listed service whose features fit your interests."
 SHORT_NEW_SERVICE = "New and relevant to you"
+EVALUATION_BATCH_USERS = 256
 
 
 @dataclass(frozen=True)
@@ -42,25 +49,48 @@ class NCFComponent:
     services: IdIndex
     embeddings: emb.Embeddings
 
-    def logits(self, user_ids: np.ndarray, service_ids: np.ndarray) -> np.ndarray:
-        """Logits of (user, service) id pairs; one user id broadcasts over every service."""
+    def logits(
+        self, user_ids: np.ndarray, service_ids: np.ndarray, history: torch.Tensor
+    ) -> np.ndarray:
+        """Logits of (user, service) id pairs with the users' mean history rows (`histories`);
+        one user broadcasts over every service."""
         rows = self.users.rows(user_ids), self.services.rows(service_ids)
-        return self._forward(*rows, user_ids, service_ids).numpy()
+        return self._forward(*rows, user_ids, service_ids, history).numpy()
 
-    def scores(self, user_id: int, candidates: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
-        """(probability per candidate, user known, service known per candidate)."""
+    @torch.inference_mode()
+    def histories(self, histories: Histories, users: np.ndarray) -> torch.Tensor:
+        """Mean history row of each of `users` (rows of `histories`, whose items are this
+        model's service rows)."""
+        items, offsets = histories.bags(users)
+        return self.network.mean_history(torch.from_numpy(items), torch.from_numpy(offsets))
+
+    def scores(
+        self, user_id: int, candidates: np.ndarray, accessed: np.ndarray
+    ) -> tuple[np.ndarray, bool, np.ndarray]:
+        """(probability per candidate, user known, service known per candidate); `accessed`:
+        the user's accessed services, the history the model pools (unknown ones are skipped)."""
         user_ids = np.array([user_id], dtype=np.int64)
         user_rows, service_rows = self.users.rows(user_ids), self.services.rows(candidates)
-        logits = self._forward(user_rows, service_rows, user_ids, candidates)
+        history_rows = self.services.rows(accessed)
+        history_rows = history_rows[history_rows != UNKNOWN]
+        history = self._mean_history(torch.from_numpy(history_rows))
+        logits = self._forward(user_rows, service_rows, user_ids, candidates, history)
         return torch.sigmoid(logits).numpy(), bool(user_rows[0] != UNKNOWN), service_rows != UNKNOWN
 
     @torch.inference_mode()
-    def _forward(self, user_rows, service_rows, user_ids, service_ids) -> torch.Tensor:
+    def _mean_history(self, rows: torch.Tensor) -> torch.Tensor:
+        if len(rows) == 0:
+            return torch.zeros(1, self.network.shape.mf_dim)
+        return self.network.history(rows).mean(dim=0, keepdim=True)
+
+    @torch.inference_mode()
+    def _forward(self, user_rows, service_rows, user_ids, service_ids, history) -> torch.Tensor:
         return self.network(
             torch.from_numpy(user_rows),
             torch.from_numpy(service_rows),
             torch.from_numpy(self.embeddings.users.rows(user_ids)),
             torch.from_numpy(self.embeddings.services.rows(service_ids)),
+            history,
         )
 
 
@@ -97,6 +127,35 @@ def component() -> NCFComponent | None:
     )
 
 
+def offline_metrics(ks: Sequence[int] = DEFAULT_KS, seed: int | None = None) -> dict:
+    """HR@K / NDCG@K of the live NCF, as served, on the current database's leave-last-out test
+    items against the pipeline's sampled negatives (same split and seed: TRAINING_SEED); each
+    user's history is their training positives, as in the pipeline's evaluation."""
+    served = component()
+    if served is None:
+        raise NoModelError("No live NCF model")
+    seed = current_app.config["TRAINING_SEED"] if seed is None else seed
+    data = ncf_data.read_interactions()
+    split = ncf_data.split(data, seed)
+    held = split.test
+    known = served.services.rows(data.services.ids[split.train_services - 1])
+    histories = Histories.build(
+        split.train_users[known != UNKNOWN], known[known != UNKNOWN], data.users.rows_total
+    )
+    items = np.concatenate([held.positives[:, None], held.negatives], axis=1)
+    scores = np.empty(items.shape, dtype=np.float32)
+    for start in range(0, len(items), EVALUATION_BATCH_USERS):
+        block = items[start : start + EVALUATION_BATCH_USERS]
+        users = held.users[start : start + len(block)]
+        history = served.histories(histories, users).repeat_interleave(block.shape[1], dim=0)
+        user_ids = np.repeat(data.users.ids[users - 1], block.shape[1])
+        services = data.services.ids[np.maximum(block, 1) - 1].reshape(-1)
+        logits = served.logits(user_ids, services, history)
+        scores[start : start + len(block)] = logits.reshape(block.shape)
+    scores[items < 0] = -np.inf
+    return score_metrics(scores[:, 0], scores[:, 1:], ks, np.random.default_rng(seed))
+
+
 def explanations(user_known: bool, service_known: np.ndarray) -> tuple[list[str], list[str]]:
     if not user_known:
         return [LONG_NEW_USER] * len(service_known), [SHORT_NEW_USER] * len(service_known)
@@ -121,7 +180,8 @@ class NCF(Engine):
         if model is None or context.user_id is None or len(context.candidates) == 0:
             return EngineResult.empty()
         candidates = np.asarray(context.candidates, dtype=np.int64)
-        scores, user_known, service_known = model.scores(context.user_id, candidates)
+        accessed = np.asarray(context.accessed_services, dtype=np.int64)
+        scores, user_known, service_known = model.scores(context.user_id, candidates, accessed)
         order = np.lexsort((candidates, -scores))[:k]  # best first; ties by id (stable answers)
         long, short = explanations(user_known, service_known[order])
         return EngineResult(candidates[order].tolist(), scores[order].tolist(), long, short)

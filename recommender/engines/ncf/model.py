@@ -1,4 +1,6 @@
-"""The NCF network: GMF + MLP over id embeddings, a content MLP over AE embeddings, one head.
+"""The NCF network: GMF + MLP over id embeddings, a content branch over AE embeddings (an MLP
+over both, plus the product of their projections), one linear head. The GMF user vector also
+gets the mean of a learned row per service the user accessed (SVD++-style history).
 
 Ids never index the embeddings directly: `IdIndex` maps them to rows through the sorted id array
 stored with the model. Row 0 of every id table is the learned "unknown" row; training replaces
@@ -15,6 +17,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 UNKNOWN = 0  # embedding row of every id the model was not trained with
 
@@ -75,11 +78,29 @@ class NCFModel(nn.Module):
         self.gmf_service = nn.Embedding(shape.services + 1, shape.mf_dim)
         self.mlp_user = nn.Embedding(shape.users + 1, shape.mlp_dim)
         self.mlp_service = nn.Embedding(shape.services + 1, shape.mlp_dim)
+        # SVD++-style: the user's GMF vector plus the mean of these rows over the services the
+        # user accessed, so what a user ordered speaks for them even when their id is unknown.
+        self.history = nn.Embedding(shape.services + 1, shape.mf_dim)
         self.mlp = mlp([2 * shape.mlp_dim, *shape.mlp_layers])
         self.content = mlp([shape.user_content + shape.service_content, *shape.content_layers])
-        self.head = nn.Linear(shape.mf_dim + shape.mlp_layers[-1] + shape.content_layers[-1], 1)
-        for table in (self.gmf_user, self.gmf_service, self.mlp_user, self.mlp_service):
+        # Content "GMF": both embeddings projected to one space and multiplied, so matching
+        # interests (what cold start relies on) is one product away, not learned through ReLUs.
+        width = shape.content_layers[-1]
+        self.content_user = nn.Linear(shape.user_content, width)
+        self.content_service = nn.Linear(shape.service_content, width)
+        self.head = nn.Linear(shape.mf_dim + shape.mlp_layers[-1] + 2 * width, 1)
+        tables = (self.gmf_user, self.gmf_service, self.mlp_user, self.mlp_service, self.history)
+        for table in tables:
             nn.init.normal_(table.weight, std=0.01)
+
+    def history_sums(self, items: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Per bag (a user's accessed service rows, flattened with `offsets`): the sum of their
+        history rows; an empty bag sums to zeros."""
+        return functional.embedding_bag(items, self.history.weight, offsets, mode="sum")
+
+    def mean_history(self, items: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Like `history_sums`, averaged: the `history` input of `forward`."""
+        return functional.embedding_bag(items, self.history.weight, offsets, mode="mean")
 
     def forward(
         self,
@@ -87,14 +108,16 @@ class NCFModel(nn.Module):
         services: torch.Tensor,
         user_content: torch.Tensor,
         service_content: torch.Tensor,
+        history: torch.Tensor,
     ) -> torch.Tensor:
-        """Logits [n] for n (user row, service row) pairs and their content vectors.
+        """Logits [n] for n (user row, service row) pairs, their content vectors and the users'
+        mean history rows (see `history_sums`).
 
-        A single user row / content row broadcasts over many services (inference)."""
-        gmf = self.gmf_user(users) * self.gmf_service(services)
+        A single user row / content row / history broadcasts over many services (inference)."""
+        gmf = (self.gmf_user(users) + history) * self.gmf_service(services)
         mlp_user = self.mlp_user(users).expand(len(services), -1)
         deep = self.mlp(torch.cat([mlp_user, self.mlp_service(services)], dim=1))
-        content = self.content(
-            torch.cat([user_content.expand(len(services), -1), service_content], dim=1)
-        )
-        return self.head(torch.cat([gmf, deep, content], dim=1)).squeeze(1)
+        user_content = user_content.expand(len(services), -1)
+        content = self.content(torch.cat([user_content, service_content], dim=1))
+        match = self.content_user(user_content) * self.content_service(service_content)
+        return self.head(torch.cat([gmf, deep, content, match], dim=1)).squeeze(1)

@@ -31,7 +31,13 @@ from recommender.engines.metrics import DEFAULT_KS, DEFAULT_NEGATIVES, score_met
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.data import HeldOut, Interactions, Split
 from recommender.engines.ncf.model import NCFShape
-from recommender.engines.ncf.training import FitResult, Scorer, TrainConfig, fit, held_out_metrics
+from recommender.engines.ncf.training import (
+    FitResult,
+    TrainConfig,
+    fit,
+    held_out_metrics,
+    make_scorer,
+)
 
 MODEL_NAME = "ncf"
 PROMOTION_METRIC = "hr@10"
@@ -39,8 +45,8 @@ PROMOTION_METRIC = "hr@10"
 
 @dataclass(frozen=True)
 class NCFConfig:
-    mf_dim: int = 32
-    mlp_dim: int = 32
+    mf_dim: int = 64
+    mlp_dim: int = 64
     mlp_layers: tuple[int, ...] = (64, 32, 16)
     content_layers: tuple[int, ...] = (64, 32)
     eval_negatives: int = DEFAULT_NEGATIVES
@@ -178,10 +184,12 @@ class NCFPipeline(Pipeline[Raw, Prepared, Trained]):
         )
 
     def evaluate(self, model: Trained, data: Prepared, ctx: RunContext) -> dict:
-        scorer = Scorer(
+        scorer = make_scorer(
             model.fit.model,
-            torch.from_numpy(data.user_content).to(ctx.device),
-            torch.from_numpy(data.service_content).to(ctx.device),
+            data.raw.interactions,
+            data.split,
+            data.user_content,
+            data.service_content,
             ctx.device,
         )
         popularity = ncf_data.popularity_counts(data.raw.interactions, data.split)

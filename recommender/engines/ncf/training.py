@@ -1,5 +1,9 @@
 """The NCF training loop on arrays: fresh negatives each epoch, large shuffled batches,
-BCE-with-logits, early stopping on validation HR@10 (the best epoch's weights are kept)."""
+BCE-with-logits, early stopping on validation HR@10 (the best epoch's weights are kept).
+
+Positives are weighted by recency within the user's history (linearly by default, mean 1): the
+next order resembles the latest ones more than the oldest, which lifts NDCG on MovieLens.
+"""
 
 from __future__ import annotations
 
@@ -14,24 +18,34 @@ import torch
 from torch.nn import functional
 
 from recommender.engines.metrics import DEFAULT_KS, score_metrics
-from recommender.engines.ncf.data import HeldOut, Interactions, Split, training_negatives
+from recommender.engines.ncf.data import (
+    HeldOut,
+    Histories,
+    Interactions,
+    Split,
+    train_histories,
+    training_negatives,
+)
 from recommender.engines.ncf.model import UNKNOWN, NCFModel, NCFShape
 
-EARLY_STOPPING_METRIC = "hr@10"
+# Early stopping compares validation HR@10, ties (frequent on small catalogues) by NDCG@10.
+EARLY_STOPPING_METRICS = ("hr@10", "ndcg@10")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    negatives: int = 4  # sampled negatives per positive, per epoch
+    negatives: int = 8  # sampled negatives per positive, per epoch
+    recency: float = 1.0  # positives weigh recency ** this (mean 1): later orders count more
     max_epochs: int = 30
-    patience: int = 3  # epochs without a validation HR@10 gain before stopping
+    patience: int = 3  # epochs without a validation gain before stopping (see _key)
     batch_size: int = 2048
     min_batches: int = 16  # optimiser steps per epoch, at least (small catalogues)
+    max_batches: int = 512  # and at most: larger batches on large ones (an Adam step touches
+    # every embedding row, so the number of steps, not the batch, sets the cost)
     lr: float = 2e-3
     weight_decay: float = 0.0
-    embedding_l2: float = 1e-6  # on the id embeddings of each batch (sparse, so per batch)
-    id_dropout: float = 0.25  # share of ids trained as "unknown" (the cold-start path)
-    eval_batch_users: int = 2048
+    id_dropout: float = 0.05  # share of ids trained as "unknown" (the cold-start path)
+    eval_batch_users: int = 256  # users per evaluation block (x 100 candidates each)
 
 
 @dataclass
@@ -45,18 +59,21 @@ class FitResult:
 
 
 class Scorer:
-    """Scores (user row, service row) pairs of one model with its content matrices."""
+    """Scores (user row, service row) pairs of one model with its content matrices and the
+    users' histories (their training positives)."""
 
     def __init__(
         self,
         model: NCFModel,
         user_content: torch.Tensor,
         service_content: torch.Tensor,
+        histories: Histories,
         device: torch.device,
     ):
         self.model = model
         self.user_content = user_content
         self.service_content = service_content
+        self.histories = histories
         self.device = device
 
     def logits(
@@ -65,14 +82,35 @@ class Scorer:
         services: torch.Tensor,
         id_users: torch.Tensor | None = None,
         id_services: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Content always from the real rows; ids from `id_*` when given (id dropout)."""
+        """Content and history always from the real rows; ids from `id_*` when given (id
+        dropout). With `labels` (training: every positive is in its user's history), a
+        positive's own service is left out of that history, so the model cannot learn "in the
+        history, hence positive"."""
         return self.model(
             users if id_users is None else id_users,
             services if id_services is None else id_services,
             self.user_content[users],
             self.service_content[services],
+            self._history(users, services, labels),
         )
+
+    def _history(
+        self, users: torch.Tensor, services: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Mean history row per pair, computed once per distinct user of the batch."""
+        distinct, inverse = torch.unique(users, return_inverse=True)
+        rows = distinct.cpu().numpy()
+        items, offsets = self.histories.bags(rows)
+        sums = self.model.history_sums(
+            torch.from_numpy(items).to(self.device), torch.from_numpy(offsets).to(self.device)
+        )[inverse]
+        counts = torch.from_numpy(self.histories.counts(rows)).to(self.device)[inverse].float()
+        if labels is not None:
+            sums = sums - labels[:, None] * self.model.history(services)
+            counts = counts - labels
+        return sums / counts.clamp(min=1.0)[:, None]
 
     @torch.no_grad()
     def held_out_scores(self, held: HeldOut, batch_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +130,30 @@ class Scorer:
         return scores[:, 0], scores[:, 1:]
 
 
+def make_scorer(
+    model: NCFModel,
+    data: Interactions,
+    split: Split,
+    user_content: np.ndarray,
+    service_content: np.ndarray,
+    device: torch.device,
+) -> Scorer:
+    return Scorer(
+        model,
+        torch.from_numpy(user_content).to(device),
+        torch.from_numpy(service_content).to(device),
+        train_histories(data, split),
+        device,
+    )
+
+
 def held_out_metrics(scorer: Scorer, held: HeldOut, batch_users: int, seed: int) -> dict:
     positive, negatives = scorer.held_out_scores(held, batch_users)
     return score_metrics(positive, negatives, DEFAULT_KS, np.random.default_rng(seed))
+
+
+def _key(metrics: dict) -> tuple[float, ...]:
+    return tuple(metrics[name] for name in EARLY_STOPPING_METRICS)
 
 
 def _dropout(rows: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -119,12 +178,7 @@ def fit(
     """Train; `user_content`/`service_content` are aligned with the user/service rows."""
     started = time.perf_counter()
     model = NCFModel(shape).to(device)
-    scorer = Scorer(
-        model,
-        torch.from_numpy(user_content).to(device),
-        torch.from_numpy(service_content).to(device),
-        device,
-    )
+    scorer = make_scorer(model, data, split, user_content, service_content, device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict[str, list[float]] = {"train_loss": [], "valid_hr@10": [], "valid_ndcg@10": []}
     best_state, best_valid, best_epoch, stale = None, None, 0, 0
@@ -137,7 +191,7 @@ def fit(
         history["valid_ndcg@10"].append(valid["ndcg@10"])
         if on_epoch is not None:
             on_epoch(epoch, loss, valid)
-        if best_valid is None or valid[EARLY_STOPPING_METRIC] > best_valid[EARLY_STOPPING_METRIC]:
+        if best_valid is None or _key(valid) > _key(best_valid):
             best_state = copy.deepcopy(model.state_dict())
             best_valid, best_epoch, stale = valid, epoch, 0
         else:
@@ -152,6 +206,22 @@ def fit(
     )
 
 
+def _examples(
+    data: Interactions, split: Split, config: TrainConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(users, services, labels, weights) of one epoch: every training positive, weighted by
+    recency (mean weight 1), and `negatives` fresh negatives per positive (weight 1)."""
+    neg_users, neg_services = training_negatives(rng, data, split, config.negatives)
+    recency = split.train_recency**config.recency
+    n_pos, n_neg = len(split.train_users), len(neg_users)
+    return (
+        np.concatenate([split.train_users, neg_users]),
+        np.concatenate([split.train_services, neg_services]),
+        np.concatenate([np.ones(n_pos), np.zeros(n_neg)]).astype(np.float32),
+        np.concatenate([recency / recency.mean(), np.ones(n_neg)]).astype(np.float32),
+    )
+
+
 def _epoch(
     scorer: Scorer,
     optimiser: torch.optim.Optimizer,
@@ -163,37 +233,29 @@ def _epoch(
 ) -> float:
     """One pass over the training positives with freshly sampled negatives; the mean loss."""
     scorer.model.train()
-    neg_users, neg_services = training_negatives(rng, data, split, config.negatives)
-    users = torch.from_numpy(np.concatenate([split.train_users, neg_users]))
-    services = torch.from_numpy(np.concatenate([split.train_services, neg_services]))
-    labels = torch.cat([torch.ones(len(split.train_users)), torch.zeros(len(neg_users))]).to(
-        scorer.device
+    device = scorer.device
+    users, services, labels, weights = (
+        torch.from_numpy(array).to(device) for array in _examples(data, split, config, rng)
     )
-    order = torch.from_numpy(rng.permutation(len(users)))
-    total, device = 0.0, scorer.device
-    size = max(1, min(config.batch_size, math.ceil(len(order) / config.min_batches)))
+    order = torch.from_numpy(rng.permutation(len(users))).to(device)
+    size = min(config.batch_size, math.ceil(len(order) / config.min_batches))
+    size = max(1, size, math.ceil(len(order) / config.max_batches))
+    total = 0.0
     for start in range(0, len(order), size):
         batch = order[start : start + size]
-        batch_users, batch_services = users[batch].to(device), services[batch].to(device)
-        id_users = _dropout(batch_users, config.id_dropout, generator)
-        id_services = _dropout(batch_services, config.id_dropout, generator)
-        logits = scorer.logits(batch_users, batch_services, id_users, id_services)
-        loss = functional.binary_cross_entropy_with_logits(logits, labels[batch])
-        if config.embedding_l2 > 0:
-            loss = loss + config.embedding_l2 * _embedding_norm(scorer.model, id_users, id_services)
+        batch_users, batch_services = users[batch], services[batch]
+        logits = scorer.logits(
+            batch_users,
+            batch_services,
+            _dropout(batch_users, config.id_dropout, generator),
+            _dropout(batch_services, config.id_dropout, generator),
+            labels[batch],
+        )
+        loss = functional.binary_cross_entropy_with_logits(
+            logits, labels[batch], weight=weights[batch]
+        )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         total += loss.item() * len(batch)
     return total / max(len(order), 1)
-
-
-def _embedding_norm(model: NCFModel, users: torch.Tensor, services: torch.Tensor) -> torch.Tensor:
-    """Squared L2 of the id embeddings a batch touches, per pair (MF-style regularisation)."""
-    squared = (
-        model.gmf_user(users).pow(2).sum()
-        + model.gmf_service(services).pow(2).sum()
-        + model.mlp_user(users).pow(2).sum()
-        + model.mlp_service(services).pow(2).sum()
-    )
-    return squared / len(users)

@@ -5,12 +5,14 @@ Built once per RL version, embeddings version and catalogue version (model_cache
 catalogue service. A request costs: a few array lookups, one actor forward pass (batch of 1)
 and one [K, D] x [D, candidates] product; services are never looped over in Python.
 Candidates outside the cached matrix (a service added since the catalogue was read) are
-encoded from their catalogue features on demand, with popularity 0.
+encoded from their catalogue features on demand, with popularity 0. The state's history is the
+user's last accessed services (what serving knows without a database read; training histories
+also hold earlier panel clicks).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -63,9 +65,7 @@ class RLComponent:
         return rows
 
     def encode(self, ids: np.ndarray) -> np.ndarray:
-        pos, found = _lookup(self.popularity_ids, ids)
-        popularity = np.where(found, self.popularity[pos], 0.0).astype(np.float32)
-        return service_features(self.embeddings.services.rows(ids), popularity)
+        return encode(ids, self.embeddings, self.popularity_ids, self.popularity)
 
     def user_row(self, user_id: int | None) -> np.ndarray:
         if user_id is None:
@@ -81,18 +81,27 @@ class RLComponent:
         return out
 
 
-def pinned_embeddings(version: int) -> emb.Embeddings:
+def encode(
+    ids: np.ndarray, embeddings: emb.Embeddings, popularity_ids: np.ndarray, popularity: np.ndarray
+) -> np.ndarray:
+    """Feature rows of `ids`: embedding + training popularity (0 for services unseen then)."""
+    pos, found = _lookup(popularity_ids, ids)
+    values = np.where(found, popularity[pos], 0.0).astype(np.float32)
+    return service_features(embeddings.services.rows(ids), values)
+
+
+def pinned_embeddings(version: int, live: emb.Embeddings | None) -> emb.Embeddings:
     """The embeddings of `version`: the live ones when they match, else read by version."""
-    live = emb.load_embeddings()
     if live is not None and live.version == version:
         return live
     return emb.from_stored(model_store.load(emb.MODEL_NAME, version))
 
 
-def build(stored: StoredModel) -> RLComponent:
+def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray) -> RLComponent:
+    """The component of `stored`, for the catalogue's `services` (sorted ids)."""
     version = int(stored.config["embeddings_version"])
     try:
-        embeddings = pinned_embeddings(version)
+        embeddings = pinned_embeddings(version, live)
     except NoModelError:
         raise NoModelError(f"RL v{stored.version} needs embeddings v{version}, gone") from None
     actors = {}
@@ -102,24 +111,26 @@ def build(stored: StoredModel) -> RLComponent:
         actors[actor.shape.k] = actor.eval()
     popularity_ids = stored.tensors["popularity"]["ids"].numpy()
     popularity = stored.tensors["popularity"]["values"].numpy()
-    component = RLComponent(
+    return RLComponent(
         version=stored.version,
         actors=actors,
         history_len=int(stored.config["history_len"]),
         embeddings=embeddings,
-        ids=np.empty(0, np.int64),
-        features=np.zeros((0, next(iter(actors.values())).shape.service_dim), np.float32),
+        ids=services,
+        features=encode(services, embeddings, popularity_ids, popularity),
         popularity_ids=popularity_ids,
         popularity=popularity,
     )
-    ids = catalogue().ids
-    return replace(component, ids=ids, features=component.encode(ids))
 
 
 def component() -> RLComponent | None:
+    """The live RL component; None when no RL model (or the embeddings it needs) is stored."""
+    # Read first: the cache must not be re-entered from inside a build (its lock is not
+    # reentrant). A missing embeddings version raises NoModelError in `build`: None is kept.
+    live, services = emb.load_embeddings(), catalogue().ids
     return model_cache().get(
         MODEL_NAME,
-        build,
+        lambda stored: build(stored, live, services),
         depends_on=(stamps.CATALOGUE, model_store.stamp_name(emb.MODEL_NAME)),
     )
 
@@ -146,7 +157,10 @@ class RL(Engine):
                 torch.from_numpy(model.user_row(context.user_id)),
                 torch.from_numpy(model.history(context.accessed_services)),
             ).numpy()
-        allowed = np.ones((1, len(candidates)), dtype=bool)
+        # The mask: candidates minus what the user already has (the selector normally removed
+        # those; an engine called directly must not recommend them either).
+        accessed = np.asarray(context.accessed_services, dtype=np.int64)
+        allowed = ~np.isin(candidates, accessed)[None, :]
         columns, scores = choose(weights, model.service_rows(candidates), allowed, k)
         chosen = columns[0] >= 0
         return EngineResult.build(candidates[columns[0][chosen]], scores[0][chosen], LONG, SHORT)

@@ -12,7 +12,6 @@ Engines are scored on the logged-in sessions: RL, like NCF, only serves logged-i
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from recommender.engines.rl.networks import Actor
 from recommender.engines.rl.selection import choose
 from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features, sampled_rewards
 
-logger = logging.getLogger(__name__)
 CHUNK = 256
 DRAWS = 16
 PANEL_OF_K = {3: "v1", 2: "v2"}

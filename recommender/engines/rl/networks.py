@@ -95,11 +95,11 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """Q(state, action) as the mean of one learned value per weight vector (slot).
 
-    A recommendation's reward is a mean over its K services (the RMS of their values), so the
-    critic shares one slot network across the K slots: K times the data per parameter, and
-    nothing to learn about slot order. The slot network sees the state, the weight vector and
-    their product with a projection of the state (user-service affinity is one multiplication
-    away, not learned from sums).
+    A recommendation's reward is a mean over its K services, so one slot network is shared by
+    the K slots: K times the data per parameter, and nothing to learn about slot order. The
+    slot network sees the state, the weight vector and their product with a projection of the
+    state (user-service affinity is one multiplication away, not learned from sums); dropout,
+    because logged rewards are noisy and few.
     """
 
     def __init__(self, shape: Shape):

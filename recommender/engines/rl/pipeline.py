@@ -1,8 +1,10 @@
 """Training stage "rl": SARS -> TD3 actors for both panels -> held-out evaluation -> promotion.
 
 extract     bring the stored SARS up to date (recommender.sessions, incremental); when fewer
-            than `min_real_sarses` exist, generate `synthetic_sessions` sessions on the live
-            catalogue instead (in memory); read the users' and services' facets once.
+            than `min_real_sarses` exist, generate `synthetic_sessions` sessions (at most
+            `synthetic_sessions_per_user` per user) on the live catalogue instead, in memory;
+            read the users' and services' facets once. The SARS states also keep the search
+            data; the actor does not read it (the candidates already are the search's result).
 prepare     time split (the latest `held_out` share is held out); service features (live
             embeddings + training popularity); replay data per K; the engagement simulator,
             fit on the training split only.
@@ -13,11 +15,11 @@ validate    promoted only if, for both panels, RL beats Random and is not worse 
             Popularity (minus `popularity_margin`); otherwise rejected with the numbers.
 The model ("rl"): both actors' state dicts, the training popularity and the embeddings version
 the actors were trained in (serving uses that version: embedding spaces change on retraining).
+Settings (app config): RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,6 +59,7 @@ from recommender.engines.rl.evaluation import (
 )
 from recommender.engines.rl.networks import Shape
 from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features
+from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.td3 import FitResult, Matrices, TD3Config, fit
 from recommender.extensions import get_db
 from recommender.models.activity import Recommendation
@@ -64,9 +67,10 @@ from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 from recommender.models.sars import Sars
 from recommender.sessions import regenerate_sarses
 
-logger = logging.getLogger(__name__)
 MODEL_NAME = "rl"
 PANELS = {3: "v1", 2: "v2"}
+USER_FIELDS = ("categories", "scientific_domains", "accessed_services")
+SERVICE_FIELDS = ("name", "status", "categories", "scientific_domains")
 SARS_FIELDS = {
     "state.user": 1,
     "state.services_history": 1,
@@ -82,7 +86,8 @@ SARS_FIELDS = {
 @dataclass(frozen=True)
 class RLConfig:
     min_real_sarses: int = 2500
-    synthetic_sessions: int = 20_000
+    synthetic_sessions: int = 20_000  # at most; fewer for small catalogues (below)
+    synthetic_sessions_per_user: int = 20
     held_out: float = 0.2
     history_len: int = 5
     min_transitions: int = 20  # per panel, in the training split
@@ -159,28 +164,25 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         ctx.details["regeneration"] = regenerate_sarses()
         real = get_db()[Sars._get_collection_name()].count_documents({"synthetic": False})
         ctx.details["real_sarses"] = real
-        if real >= self.config.min_real_sarses:
-            sars, source = read_real_sarses(), "real"
-        else:
-            from recommender.engines.rl.synthetic import synthetic_sarses
-
-            docs, times = synthetic_sarses(self.config.synthetic_sessions, ctx.seed)
-            sars, source = SarsSet.from_docs(docs, times), "synthetic"
-            ctx.details["synthetic_sessions"] = self.config.synthetic_sessions
-        ctx.details.update(source=source, sarses=len(sars))
         embeddings = load_embeddings()
         if embeddings is None:
             raise DataValidationError("no live embeddings")
-        users = {
-            d.pop("_id"): d
-            for d in _read(
-                User, {}, {"categories": 1, "scientific_domains": 1, "accessed_services": 1}
-            )
-        }
+        # Each read once: the facets feed the simulator and, if needed, the session generator.
+        users = {d.pop("_id"): d for d in _read(User, {}, {field: 1 for field in USER_FIELDS})}
         services = {
-            d.pop("_id"): d
-            for d in _read(Service, {}, {"status": 1, "categories": 1, "scientific_domains": 1})
+            d.pop("_id"): d for d in _read(Service, {}, {field: 1 for field in SERVICE_FIELDS})
         }
+        if real >= self.config.min_real_sarses:
+            sars, source = read_real_sarses(), "real"
+        else:
+            sessions = min(
+                self.config.synthetic_sessions,
+                self.config.synthetic_sessions_per_user * max(len(users), 1),
+            )
+            docs, times = synthetic_sarses(sessions, ctx.seed, users, services)
+            sars, source = SarsSet.from_docs(docs, times), "synthetic"
+            ctx.details["synthetic_sessions"] = sessions
+        ctx.details.update(source=source, sarses=len(sars))
         return Raw(sars, source, embeddings, users, services)
 
     def validate_data(self, raw: Raw, ctx: RunContext) -> None:
@@ -281,18 +283,10 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             bar = ctx.bar(range(self.config.td3.epochs), f"TD3 {panel}")
             progress = iter(bar)
 
-            def on_epoch(
-                epoch: int,
-                critic: float,
-                actor: float,
-                valid: float,
-                panel=panel,
-                progress=progress,
-            ):
+            def on_epoch(epoch: int, critic: float, actor: float, panel=panel, progress=progress):
                 next(progress, None)
                 ctx.report.scalar(f"{panel}/critic_loss", critic, epoch)
                 ctx.report.scalar(f"{panel}/actor_loss", actor, epoch)
-                ctx.report.scalar(f"{panel}/critic_validation_loss", valid, epoch)
 
             results[k] = fit(
                 data.train[k],
@@ -307,8 +301,6 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 "seconds": results[k].seconds,
                 "critic_loss": results[k].critic_losses,
                 "actor_loss": results[k].actor_losses,
-                "critic_validation_loss": results[k].validation_losses,
-                "best_epoch": results[k].best_epoch,
                 "shape": shape.as_dict(),
             }
         return Trained(

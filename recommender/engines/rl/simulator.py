@@ -124,11 +124,6 @@ class EngagementModel:
         ]
         return np.minimum.accumulate(np.stack(columns, axis=1), axis=1)
 
-    def expected(self, x: np.ndarray) -> np.ndarray:
-        """Expected value of each pair."""
-        steps = np.diff(np.concatenate([[0.0], LEVELS]))
-        return self.probabilities(x) @ steps
-
 
 def sampled_rewards(probabilities: np.ndarray, valid: np.ndarray, uniforms: np.ndarray):
     """Mean simulated reward per session.

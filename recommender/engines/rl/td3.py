@@ -30,9 +30,9 @@ from recommender.engines.rl.networks import Actor, Critic, Shape, polyak
 
 @dataclass(frozen=True)
 class TD3Config:
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 256
-    actor_lr: float = 3e-4
+    actor_lr: float = 2e-3
     critic_lr: float = 1e-3
     gamma: float = 0.9
     polyak: float = 0.99  # target <- polyak * target + (1 - polyak) * online
@@ -45,7 +45,6 @@ class TD3Config:
     # critic (learning from logs only, the critic's guesses there are wild). None: plain TD3.
     bc_alpha: float | None = 2.5
     critic_weight_decay: float = 1e-4
-    validation: float = 0.1  # share of the transitions held back to pick the best epoch
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -182,36 +181,10 @@ class FitResult:
     actor: Actor
     critic_losses: list[float]  # per epoch means
     actor_losses: list[float]
-    validation_losses: list[float]  # per epoch: the critics' error on held-back transitions
-    best_epoch: int  # the epoch whose actor is returned
     seconds: float
 
 
-EpochHook = Callable[[int, float, float, float], None]
-
-
-@torch.no_grad()
-def validation_loss(agent: TD3, data: Transitions, matrices: Matrices, seed: int) -> float:
-    """The critics' per-slot error on `data` against their TD targets (fixed noise draws)."""
-    if len(data) == 0:
-        return float("nan")
-    agent.q1.eval(), agent.q2.eval()
-    try:
-        generator = torch.Generator(device=data.reward.device).manual_seed(seed)
-        batch = Batch.gather(data, matrices)
-        y = agent.targets(batch, generator)
-        q1 = agent.q1.slots(batch.user, batch.history, batch.action)
-        q2 = agent.q2.slots(batch.user, batch.history, batch.action)
-        return float((functional.mse_loss(q1, y) + functional.mse_loss(q2, y)) / 2)
-    finally:
-        agent.q1.train(), agent.q2.train()
-
-
-def split_validation(data: Transitions, share: float, generator: torch.Generator):
-    """(train, validation) transitions, a seeded random `share` held back."""
-    order = torch.randperm(len(data), generator=generator)
-    n_valid = int(len(data) * share) if len(data) * share >= 2 else 0
-    return data.batch(order[n_valid:]), data.batch(order[:n_valid])
+EpochHook = Callable[[int, float, float], None]
 
 
 def fit(
@@ -223,46 +196,31 @@ def fit(
     device: torch.device,
     on_epoch: EpochHook | None = None,
 ) -> FitResult:
-    """Train from scratch on `data` (seeded); returns the actor, in eval mode on the CPU, of the
-    epoch whose critics did best on a held-back share of the transitions (logged rewards are
-    noisy: past a few epochs the critics learn the noise, and the actor follows them)."""
+    """Train from scratch on `data` (seeded); returns the actor in eval mode on the CPU."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     agent = TD3(shape, config, device)
     agent.actor.train(), agent.q1.train(), agent.q2.train()
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
-    train, valid = split_validation(data, config.validation, generator)
-    train, valid = train.to(device), valid.to(device)
+    data = data.to(device)
     matrices = Matrices(matrices.users.to(device), matrices.services.to(device))
-    n = len(train)
+    n = len(data)
     # BatchNorm needs 2+ rows: the last partial batch joins the previous one.
     batches = max(1, n // config.batch_size)
-    critic_means, actor_means, valid_losses = [], [], []
-    best_epoch, best_state = -1, copy.deepcopy(agent.actor.state_dict())
+    critic_means, actor_means = [], []
     for epoch in range(config.epochs):
         order = torch.randperm(n, generator=generator)
         critic_losses, actor_losses = [], []
         for index in torch.tensor_split(order, batches):
-            batch = Batch.gather(train.batch(index.to(device)), matrices)
+            batch = Batch.gather(data.batch(index.to(device)), matrices)
             critic_loss, actor_loss = agent.step(batch, noise_generator)
             critic_losses.append(critic_loss)
             if actor_loss is not None:
                 actor_losses.append(actor_loss)
         critic_means.append(float(np.mean(critic_losses)))
         actor_means.append(float(np.mean(actor_losses)) if actor_losses else float("nan"))
-        valid_losses.append(validation_loss(agent, valid, matrices, seed))
-        if best_epoch < 0 or not valid_losses[-1] >= min(valid_losses[:-1], default=np.inf):
-            best_epoch, best_state = epoch, copy.deepcopy(agent.actor.state_dict())
         if on_epoch is not None:
-            on_epoch(epoch, critic_means[-1], actor_means[-1], valid_losses[-1])
-    agent.actor.load_state_dict(best_state)
+            on_epoch(epoch, critic_means[-1], actor_means[-1])
     actor = agent.actor.to("cpu").eval()
-    return FitResult(
-        actor,
-        critic_means,
-        actor_means,
-        valid_losses,
-        best_epoch,
-        time.perf_counter() - started,
-    )
+    return FitResult(actor, critic_means, actor_means, time.perf_counter() - started)
