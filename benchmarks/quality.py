@@ -1,6 +1,6 @@
 """Quality benchmark: NCF against Popularity, Random and implicit's ALS on MovieLens.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality.py [--data ../shared/data/ml-latest-small]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quality.py [--data ../shared/data/ml-latest-small]
         [--seed 42] [--json results.json]
 
 1. `ml-latest-small` becomes a Marketplace dump: movies -> published services whose categories
@@ -36,10 +36,6 @@ STAGES = ("ae", "embedding", "ncf")
 HELD_OUT = 2  # the last two ratings per user (validation and test)
 TOP_GENRES = 3
 ALS = {"factors": 32, "iterations": 20}
-
-
-def described(names: list[str]) -> list[dict]:
-    return [{"id": i, "name": name, "description": None} for i, name in enumerate(names, 1)]
 
 
 def movielens_dump(directory: Path) -> dict:
@@ -93,19 +89,17 @@ def movielens_dump(directory: Path) -> dict:
                 "accessed_services": accessed,
             }
         )
-    # One unused entry per kind MovieLens lacks: the loader cannot stage an empty kind yet.
-    unused = ["not applicable"]
     return {
         "services": services,
         "users": users,
         "projects": [],
         "categories": [{"id": i, "name": g} for g, i in genre_ids.items()],
-        "providers": [{"id": 1, "pid": None, "name": unused[0]}],
-        "scientific_domains": [{"id": 1, "name": unused[0]}],
-        "platforms": [{"id": 1, "name": unused[0]}],
         **{
-            key: described(unused)
+            key: []  # kinds MovieLens has nothing for
             for key in (
+                "providers",
+                "scientific_domains",
+                "platforms",
                 "target_users",
                 "access_modes",
                 "access_types",

@@ -27,7 +27,9 @@ PANEL_ROOT_TYPES = ("recommendation_panel", "recommendation-panel")
 VISIT_BATCH = 10_000  # visit ids per `$in` query (keeps each query far below 16 MB)
 
 Evaluator = Callable[[Sequence[int]], dict]
-OFFLINE_EVALUATORS: dict[str, Evaluator | str] = {}
+OFFLINE_EVALUATORS: dict[str, Evaluator | str] = {
+    "NCF": "recommender.engines.ncf.inference:offline_metrics",
+}
 
 
 @dataclass(frozen=True)

@@ -385,6 +385,17 @@ def test_component_is_built_once_per_version(trained):
     assert component() is component()
 
 
+def test_an_incompatible_stored_version_makes_ncf_not_ready_instead_of_failing(app):
+    clustered_dump(users=8)
+    train_embeddings_stage()
+    embeddings = model_store.live_version("embeddings").version
+    config = {"shape": {"users": 1}, "embeddings_version": embeddings}
+    model_store.promote(model_store.save_candidate(MODEL_NAME, {"w": torch.ones(2)}, config))
+
+    assert NCF().is_ready() == (False, "Missing model in db")
+    assert NCF().answer(context(1000, [1, 2, 3]), 3).services == []
+
+
 def test_offline_evaluation_of_the_served_model_agrees_with_the_pipeline(trained):
     _, outcome = trained
 

@@ -103,8 +103,14 @@ def _embeddings_for(version: int, live: emb.Embeddings | None) -> emb.Embeddings
 
 
 def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
-    network = NCFModel(NCFShape.from_dict(stored.config["shape"]))
-    network.load_state_dict(stored.tensors["state"])
+    """The component of a stored version; one that cannot be rebuilt (written by an older,
+    incompatible version of this code) counts as missing: NCF is then not ready, no 500."""
+    try:
+        network = NCFModel(NCFShape.from_dict(stored.config["shape"]))
+        network.load_state_dict(stored.tensors["state"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        logger.exception("NCF v%s cannot be loaded", stored.version)
+        raise NoModelError(f"NCF v{stored.version} cannot be loaded: {error!r}") from error
     network.eval()
     return NCFComponent(
         version=stored.version,
