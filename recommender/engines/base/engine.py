@@ -89,3 +89,18 @@ class Engine(ABC):
             return EngineResult.empty()
         ranking = self.ranking if ranking is None else ranking
         return self.rank(context) if ranking else self.recommend(context, k)
+
+
+class TrainedEngine(Engine):
+    """An engine served from a trained model: ready while its cached component exists."""
+
+    @abstractmethod
+    def component(self):
+        """The inference component of the live model version (cached), or None."""
+
+    def is_ready(self) -> tuple[bool, str | None]:
+        return (True, None) if self.component() is not None else (False, "Missing model in db")
+
+    def model_version(self) -> int | None:
+        model = self.component()
+        return None if model is None else model.version

@@ -21,7 +21,7 @@ from flask import current_app
 from recommender import stamps
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base import model_store
-from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import NoModelError, StoredModel
 from recommender.engines.metrics import DEFAULT_KS, score_metrics
@@ -170,16 +170,12 @@ def explanations(user_known: bool, service_known: np.ndarray) -> tuple[list[str]
     return long.tolist(), short.tolist()
 
 
-class NCF(Engine):
+class NCF(TrainedEngine):
     name = "NCF"
     needs_user = True
 
-    def is_ready(self) -> tuple[bool, str | None]:
-        return (True, None) if component() is not None else (False, "Missing model in db")
-
-    def model_version(self) -> int | None:
-        model = component()
-        return None if model is None else model.version
+    def component(self):
+        return component()
 
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
         model = component()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender import stamps
-from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import StoredModel
 from recommender.engines.popularity.pipeline import MODEL_NAME
@@ -64,15 +64,11 @@ def component() -> PopularityModel | None:
     return model_cache().get(MODEL_NAME, build, depends_on=(stamps.CATALOGUE,))
 
 
-class Popularity(Engine):
+class Popularity(TrainedEngine):
     name = "Popularity"
 
-    def is_ready(self) -> tuple[bool, str | None]:
-        return (True, None) if component() is not None else (False, "Missing model in db")
-
-    def model_version(self) -> int | None:
-        model = component()
-        return None if model is None else model.version
+    def component(self):
+        return component()
 
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
         model = component()

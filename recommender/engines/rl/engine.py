@@ -20,7 +20,7 @@ import torch
 from recommender import stamps
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base import model_store
-from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import NoModelError, StoredModel
 from recommender.engines.rl.data import service_features
@@ -135,16 +135,12 @@ def component() -> RLComponent | None:
     )
 
 
-class RL(Engine):
+class RL(TrainedEngine):
     name = "RL"
     needs_user = True  # anonymous visitors are served by Popularity
 
-    def is_ready(self) -> tuple[bool, str | None]:
-        return (True, None) if component() is not None else (False, "Missing model in db")
-
-    def model_version(self) -> int | None:
-        model = component()
-        return None if model is None else model.version
+    def component(self):
+        return component()
 
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
         model = component()
