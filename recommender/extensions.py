@@ -8,6 +8,7 @@ import mongomock
 import mongomock.gridfs
 from pymongo.database import Database
 
+from recommender import mongomock_speedups
 from recommender.config import is_mongomock
 
 # GridFS over mongomock needs this switch, once per process.
@@ -18,6 +19,7 @@ def connect_db(config: dict) -> Database:
     """(Re)connect mongoengine's default alias to the configured store."""
     mongoengine.disconnect_all()
     if is_mongomock(config["MONGODB_HOST"]):
+        mongomock_speedups.install()
         mongoengine.connect(
             db=config["DB_NAME"],
             host="mongodb://localhost",

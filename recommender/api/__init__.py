@@ -7,6 +7,7 @@ from flask_restx import Api
 
 from recommender.api.errors import register_error_handlers
 from recommender.api.health import ns as health_ns
+from recommender.api.json_output import use_orjson
 from recommender.api.metrics import init_metrics
 from recommender.api.recommendations import ns as recommendations_ns
 from recommender.api.update import ns as update_ns
@@ -27,6 +28,7 @@ def init_api(app: Flask) -> Api:
         authorizations=AUTHORIZATIONS,
         security="bearer",
     )
+    use_orjson(api)
     for namespace in (recommendations_ns, user_actions_ns, update_ns, health_ns):
         api.add_namespace(namespace, path=f"/{namespace.name}")
     api.init_app(app)

@@ -153,10 +153,16 @@ def _unique(names: list[str | None]) -> list[Engine]:
     return list(seen.values())
 
 
-def candidates(requested: str | None, anonymous: bool) -> list[Choice]:
-    """The engines to try for this request, best first (readiness not checked yet)."""
-    default = default_algorithm.get()
-    ranking = is_ranking(requested if known(requested) else default)
+def _canonical(name: str | None) -> str | None:
+    """A registered engine's own name, an original name in lower case, or None (unknown)."""
+    engine = find(name)
+    if engine is not None:
+        return engine.name
+    return name.strip().lower() if known(name) else None
+
+
+def _order(requested: str | None, default: str | None, anonymous: bool) -> tuple[Choice, ...]:
+    ranking = is_ranking(requested or default)
     if anonymous:
         fallbacks = ANONYMOUS_RANKING if ranking else ANONYMOUS_TOP_K
         # Asking for the random floor by name still gets Popularity first when it is trained.
@@ -165,7 +171,25 @@ def candidates(requested: str | None, anonymous: bool) -> list[Choice]:
     else:
         # A ranking request only gets ranking engines; a top-K request never gets one.
         order = [e for e in _unique([requested, default, *engines()]) if e.ranking == ranking]
-    return [Choice(engine, ranking) for engine in order]
+    return tuple(Choice(engine, ranking) for engine in order)
+
+
+# (the engines dict it was built for, (requested, default, anonymous) -> choices); the keys are
+# canonical names, so there are only a few dozen whatever clients send.
+_orders: tuple[dict | None, dict[tuple, tuple[Choice, ...]]] = (None, {})
+
+
+def candidates(requested: str | None, anonymous: bool) -> tuple[Choice, ...]:
+    """The engines to try for this request, best first (readiness not checked yet)."""
+    global _orders
+    key = (_canonical(requested), _canonical(default_algorithm.get()), anonymous)
+    current = engines()
+    if _orders[0] is not current:
+        _orders = (current, {})
+    choices = _orders[1].get(key)
+    if choices is None:
+        choices = _orders[1][key] = _order(*key)
+    return choices
 
 
 def select(requested: str | None, anonymous: bool) -> Iterator[Choice]:

@@ -14,7 +14,6 @@ from itertools import chain
 
 import numpy as np
 from flask import current_app
-from scipy import sparse
 
 from recommender import stamps
 from recommender.engines.base.model_cache import model_cache
@@ -23,7 +22,7 @@ from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 
 INT64 = np.iinfo(np.int64)
 EMPTY_IDS = np.empty(0, dtype=np.int64)
-MAX_DIRECT_ID = 1 << 24  # ids below this are looked up in a dense table (at most 16 MB)
+MAX_DIRECT_ID = 1 << 24  # ids below this are looked up in a dense table (at most 64 MB)
 # `search_data` key -> the Service field it filters on (the context Popularity weights toward).
 FACETS: dict[str, str] = {
     "categories": "categories",
@@ -62,10 +61,13 @@ class UserProfile:
 
 @dataclass(frozen=True)
 class Facet:
-    """Which services carry which attribute ids: a services x attribute-ids boolean matrix."""
+    """Which services carry which attribute ids, stored by attribute (column-major), so that a
+    request's few ids gather their services directly instead of scanning every service."""
 
-    columns: np.ndarray  # sorted attribute ids, one per matrix column
-    matrix: sparse.csr_matrix  # float32 ones, rows aligned with Catalogue.ids
+    columns: np.ndarray  # sorted attribute ids
+    starts: np.ndarray  # rows of columns[i] are rows[starts[i]:starts[i + 1]]
+    rows: np.ndarray  # catalogue rows (aligned with Catalogue.ids), grouped by column
+    n_rows: int
 
     def matches(self, ids: np.ndarray) -> np.ndarray:
         """Per service: True when it carries any of `ids`."""
@@ -73,11 +75,15 @@ class Facet:
         inside = cols < len(self.columns)
         cols = cols[inside]
         cols = cols[self.columns[cols] == ids[inside]]
-        if len(cols) == 0:
-            return np.zeros(self.matrix.shape[0], dtype=bool)
-        wanted = np.zeros(len(self.columns), dtype=np.float32)
-        wanted[cols] = 1.0
-        return (self.matrix @ wanted) > 0
+        hit = np.zeros(self.n_rows, dtype=bool)
+        if len(cols) == 1:  # the common case: one filter value
+            hit[self.rows[self.starts[cols[0]] : self.starts[cols[0] + 1]]] = True
+        elif len(cols):
+            lengths = self.starts[cols + 1] - self.starts[cols]
+            # Positions of every selected column's rows, without a Python loop.
+            offsets = np.repeat(self.starts[cols] - np.cumsum(lengths) + lengths, lengths)
+            hit[self.rows[offsets + np.arange(lengths.sum())]] = True
+        return hit
 
 
 @dataclass(frozen=True)
@@ -89,38 +95,50 @@ class Catalogue:
     facets: Mapping[str, Facet]  # keyed by search_data key
     users: Mapping[int, np.ndarray]  # user id -> accessed services
     aai_uids: Mapping[str, int]
-    # recommendable[id] for ids up to the largest one, when that is small enough to index
-    # directly (one fancy-index per request instead of a binary search).
-    by_id: np.ndarray | None = None
+    # The row of each id up to the largest one (-1: no such service), when that is small
+    # enough to index directly: one fancy-index per request instead of a binary search.
+    row_by_id: np.ndarray | None = None
+    recommendable_by_row: np.ndarray | None = None  # `recommendable` plus a final False
 
     def rows(self, service_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row of each id, whether the id exists); rows of missing ids are meaningless."""
         if len(self.ids) == 0:
             return np.zeros(len(service_ids), dtype=np.int64), np.zeros(len(service_ids), bool)
+        if self.row_by_id is not None:
+            inside = (service_ids >= 0) & (service_ids < len(self.row_by_id))
+            if inside.all():
+                rows = self.row_by_id[service_ids]
+            else:
+                rows = np.full(len(service_ids), -1, dtype=self.row_by_id.dtype)
+                rows[inside] = self.row_by_id[service_ids[inside]]
+            found = rows >= 0
+            return np.maximum(rows, 0), found
         rows = np.minimum(np.searchsorted(self.ids, service_ids), len(self.ids) - 1)
         return rows, self.ids[rows] == service_ids
 
     def eligible(self, candidates: np.ndarray, exclude: np.ndarray = EMPTY_IDS) -> np.ndarray:
         """Recommendable candidates (all recommendable services when none are given), in the
-        client's order, without duplicates and without `exclude`."""
+        client's order, without duplicates and without `exclude`.
+
+        Worked on catalogue rows: a few gathers and one pass over a per-service mask, instead
+        of the sorts that set operations on ids need."""
         if len(candidates) == 0:
             ids = self.recommendable_ids
-        else:
-            ids = unique_in_order(candidates[self._recommendable(candidates)])
+            return ids[~np.isin(ids, exclude)] if len(exclude) else ids
+        rows, keep = self.rows(candidates)
+        if not len(self.ids):
+            return EMPTY_IDS
+        keep &= self.recommendable[rows]
         if len(exclude):
-            ids = ids[~np.isin(ids, exclude)]
+            excluded_rows, found = self.rows(exclude)
+            banned = np.zeros(len(self.ids), dtype=bool)
+            banned[excluded_rows[found]] = True
+            keep &= ~banned[rows]
+        ids, rows = candidates[keep], rows[keep]
+        if np.bincount(rows, minlength=1).max(initial=0) > 1:  # repeats: keep the first of each
+            _, first = np.unique(rows, return_index=True)
+            ids = ids[np.sort(first)]
         return ids
-
-    def _recommendable(self, ids: np.ndarray) -> np.ndarray:
-        if self.by_id is None:
-            rows, found = self.rows(ids)
-            return found & self.recommendable[rows]
-        inside = (ids >= 0) & (ids < len(self.by_id))
-        if inside.all():
-            return self.by_id[ids]
-        keep = np.zeros(len(ids), dtype=bool)
-        keep[inside] = self.by_id[ids[inside]]
-        return keep
 
     def user(self, user_id: int | None, aai_uid: str | None) -> UserProfile | None:
         """The logged-in user: `user_id` first, else `aai_uid`; None (anonymous) if unknown."""
@@ -146,12 +164,10 @@ def _facet(rows_of: list[list[int]], n_rows: int) -> Facet:
     # Stored ids are int64 already (MongoDB integers are at most 8 bytes).
     values = np.fromiter(chain.from_iterable(rows_of), dtype=np.int64, count=int(lengths.sum()))
     rows = np.repeat(np.arange(n_rows), lengths)
-    columns, cols = np.unique(values, return_inverse=True)
-    matrix = sparse.csr_matrix(
-        (np.ones(len(values), dtype=np.float32), (rows, cols)), shape=(n_rows, len(columns))
-    )
-    matrix.data[:] = 1.0  # a repeated id in one service still counts once
-    return Facet(columns, matrix)
+    pairs = np.unique(np.stack([values, rows]), axis=1)  # by id, then row; repeats once
+    columns, counts = np.unique(pairs[0], return_counts=True)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return Facet(columns, starts, pairs[1], n_rows)
 
 
 def build_catalogue(version: int) -> Catalogue:
@@ -178,12 +194,20 @@ def build_catalogue(version: int) -> Catalogue:
         users[doc["_id"]] = int64_ids(doc.get("accessed_services"))
         if doc.get("aai_uid"):
             aai_uids[doc["aai_uid"]] = doc["_id"]
-    by_id = None
+    row_by_id = None
     if len(ids) and ids[0] >= 0 and ids[-1] < MAX_DIRECT_ID:
-        by_id = np.zeros(ids[-1] + 1, dtype=bool)
-        by_id[ids] = recommendable
+        row_by_id = np.full(ids[-1] + 1, -1, dtype=np.int32)
+        row_by_id[ids] = np.arange(len(ids), dtype=np.int32)
     return Catalogue(
-        version, ids, recommendable, ids[recommendable], facets, users, aai_uids, by_id
+        version,
+        ids,
+        recommendable,
+        ids[recommendable],
+        facets,
+        users,
+        aai_uids,
+        row_by_id,
+        np.append(recommendable, False),
     )
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     PlainValidator,
     ValidationError,
 )
@@ -60,7 +61,10 @@ def parse_timestamp(value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise PydanticCustomError("string_type", "Input should be a valid string")
     try:
-        parsed = dateparser.isoparse(value)
+        try:
+            parsed = dt.datetime.fromisoformat(value)  # in C: ~25 times faster than dateutil
+        except ValueError:
+            parsed = dateparser.isoparse(value)
         if parsed.tzinfo is not None:
             parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
         return parsed
@@ -88,16 +92,17 @@ Text = str | None
 
 class SearchDataIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
+    # default_factory: a fresh list is cheaper than pydantic's deep copy of a `[]` default.
     q: Text = None
-    categories: Ids = []
-    geographical_availabilities: list[str] = []
+    categories: Ids = Field(default_factory=list)
+    geographical_availabilities: list[str] = Field(default_factory=list)
     order_type: Text = None
-    providers: Ids = []
+    providers: Ids = Field(default_factory=list)
     rating: Text = None
-    related_platforms: Ids = []
-    scientific_domains: Ids = []
+    related_platforms: Ids = Field(default_factory=list)
+    scientific_domains: Ids = Field(default_factory=list)
     sort: Text = None
-    target_users: Ids = []
+    target_users: Ids = Field(default_factory=list)
 
 
 class RecommendationRequest(BaseModel):
@@ -115,7 +120,7 @@ class RecommendationRequest(BaseModel):
     page_id: str
     panel_id: Literal["v1", "v2", "service", ""] = "v1"
     engine_version: Text = None
-    candidates: Ids = []
+    candidates: Ids = Field(default_factory=list)
     search_data: SearchDataIn
 
     @property

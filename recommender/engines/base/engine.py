@@ -51,9 +51,11 @@ class EngineResult:
 
     @classmethod
     def build(cls, services, scores, long: str, short: str) -> EngineResult:
-        services = [int(s) for s in services]
+        # numpy's tolist gives Python ints and floats in one C pass (ranking: ~1,000 items).
+        services = np.asarray(services, dtype=np.int64).tolist()
         n = len(services)
-        return cls(services, [float(s) for s in scores], [long] * n, [short] * n)
+        scores = np.asarray(scores, dtype=np.float64).tolist()
+        return cls(services, scores, [long] * n, [short] * n)
 
 
 class Engine(ABC):

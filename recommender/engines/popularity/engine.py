@@ -1,7 +1,7 @@
 """`Popularity` inference: stored counts turned into one score array over the catalogue.
 
 Built once per model version and catalogue version (model_cache); a request then costs a few
-sparse mat-vecs (which services match the search context) and a sort of the candidates.
+index gathers (which services carry the search filters) and a partial sort of the candidates.
 """
 
 from __future__ import annotations

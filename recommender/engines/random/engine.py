@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
 
 LONG = "This service was picked at random among the services that match your search."
@@ -40,6 +42,5 @@ class RandomRanking(Engine):
     def _shuffled(context: RecommendationContext, k: int) -> EngineResult:
         n = len(context.candidates)
         order = context.rng().permutation(context.candidates)[:k]
-        return EngineResult.build(
-            order, [round(1.0 / n, 3)] * len(order), RANKING_LONG, RANKING_SHORT
-        )
+        scores = np.full(len(order), round(1.0 / n, 3))
+        return EngineResult.build(order, scores, RANKING_LONG, RANKING_SHORT)

@@ -1,0 +1,79 @@
+"""The faster mongomock walk returns exactly what mongomock's own does, and is the one in use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import OrderedDict
+
+import mongomock
+from bson import ObjectId
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recommender import mongomock_speedups
+from recommender.mongomock_speedups import patch_datetime_awareness_in_document as fast
+
+original = mongomock_speedups._original
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.binary(max_size=5),
+    st.builds(ObjectId),
+    st.builds(uuid.uuid4),
+    st.datetimes(timezones=st.none() | st.timezones()),
+)
+documents = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=6),
+        st.lists(children, max_size=6).map(tuple),
+        st.dictionaries(st.text(max_size=4), children, max_size=5),
+        st.dictionaries(st.text(max_size=4), children, max_size=5).map(OrderedDict),
+    ),
+    max_leaves=30,
+)
+
+
+def same(a, b) -> bool:
+    """Equal values of the same types all the way down (== alone calls 1 == True == 1.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@given(documents)
+def test_the_fast_walk_returns_what_mongomocks_own_returns(document):
+    assert same(fast(document), original(document))
+
+
+def test_flat_lists_are_copied_not_shared():
+    candidates = list(range(1000))
+    stored = fast({"candidates": candidates})["candidates"]
+    assert stored == candidates and stored is not candidates
+
+
+def test_datetimes_inside_lists_are_still_rounded_to_milliseconds():
+    aware = dt.datetime(2024, 2, 21, 15, 19, 43, 512_345, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert fast([1, aware]) == [1, dt.datetime(2024, 2, 21, 14, 19, 43, 512_000)]
+
+
+def test_a_mongomock_collection_uses_it_once_installed(app):
+    # The app fixture connects mongoengine to mongomock, which installs the walk.
+    assert mongomock.helpers.patch_datetime_awareness_in_document is fast
+    collection = mongomock.MongoClient().db.things
+    when = dt.datetime(2024, 1, 1, 0, 0, 0, 999_999)
+    collection.insert_one({"_id": 1, "ids": list(range(5)), "at": [when]})
+    assert collection.find_one({"_id": 1}) == {
+        "_id": 1,
+        "ids": [0, 1, 2, 3, 4],
+        "at": [dt.datetime(2024, 1, 1, 0, 0, 0, 999_000)],
+    }
