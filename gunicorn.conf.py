@@ -18,3 +18,12 @@ graceful_timeout = 30
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 errorlog = "-"
+
+
+def pre_fork(server, worker):
+    """With --preload, move everything the master built (app, caches) out of the garbage
+    collector's view before forking: full collections then only walk what a worker creates,
+    and the shared pages are not copied into each worker by the collector's writes."""
+    import gc
+
+    gc.freeze()

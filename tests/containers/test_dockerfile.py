@@ -4,6 +4,7 @@ its health check (run against a stub server), gunicorn's settings and hadolint's
 from __future__ import annotations
 
 import ast
+import gc
 import json
 import re
 import runpy
@@ -152,6 +153,17 @@ def test_gunicorn_serves_the_exposed_port_with_configurable_workers(monkeypatch)
     settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert settings["bind"] == "0.0.0.0:5000"
     assert settings["workers"] == 3
+
+
+def test_workers_fork_with_the_preloaded_heap_frozen():
+    """pre_fork freezes what the master built, so workers' collections skip it."""
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        settings["pre_fork"](server=None, worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def third_party_imports(path: Path) -> set[str]:

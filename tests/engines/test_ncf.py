@@ -179,9 +179,12 @@ def test_training_negatives_skip_training_positives_and_non_recommendable():
 # --- model and training loop ------------------------------------------------------------------
 
 
-def test_unknown_ids_map_to_the_unknown_row_and_score_without_index_error():
-    index = IdIndex(np.array([10, 20, 30]))
-    assert index.rows(np.array([20, 10, 25, 99, -1])).tolist() == [2, 1, UNKNOWN, UNKNOWN, 0]
+@pytest.mark.parametrize("base", [0, 2**40])  # a dense id table, a binary search
+def test_unknown_ids_map_to_the_unknown_row_and_score_without_index_error(base):
+    index = IdIndex(base + np.array([10, 20, 30]))
+    asked = np.array([base + 20, base + 10, base + 25, base + 99, -1, 2**62])
+    assert index.rows(asked).tolist() == [2, 1, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN]
+    assert index.rows(base + np.array([30, 10])).tolist() == [3, 1]
     assert IdIndex(np.array([], dtype=np.int64)).rows(np.array([5])).tolist() == [UNKNOWN]
 
     model = NCFModel(NCFShape(users=3, services=3, user_content=4, service_content=6))
@@ -400,3 +403,21 @@ def test_offline_evaluation_of_the_served_model_agrees_with_the_pipeline(trained
     _, outcome = trained
 
     assert offline_metrics(seed=3) == pytest.approx(outcome.metrics["ncf"]["test"])
+
+
+def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(trained):
+    """`scores` (one user, gathered service parts) agrees with `logits` (the plain forward) for
+    trained and unknown users, with every candidate embedded (gathered parts) or one that is
+    not (404: content parts computed on the spot)."""
+    served = component()
+    accessed = np.array([3, 5], dtype=np.int64)
+    history_rows = served.services.rows(accessed)
+    with torch.inference_mode():
+        history = served.network.history(torch.from_numpy(history_rows)).mean(0, keepdim=True)
+    for candidates in ([1, 2, 7, 13, 30, 2], [1, 404, 13]):
+        candidates = np.asarray(candidates, dtype=np.int64)
+        for user_id in (1, 9999):  # a trained user, an unknown one
+            fast, _, _ = served.scores(user_id, candidates, accessed)
+            user_ids = np.full(len(candidates), user_id, dtype=np.int64)
+            full = served.logits(user_ids, candidates, history)
+            np.testing.assert_allclose(fast, 1 / (1 + np.exp(-full)), rtol=1e-5, atol=1e-6)

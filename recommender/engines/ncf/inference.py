@@ -27,7 +27,7 @@ from recommender.engines.base.model_store import NoModelError, StoredModel
 from recommender.engines.metrics import DEFAULT_KS, score_metrics
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.data import Histories
-from recommender.engines.ncf.model import UNKNOWN, IdIndex, NCFModel, NCFShape
+from recommender.engines.ncf.model import UNKNOWN, IdIndex, NCFModel, NCFShape, ServiceParts
 from recommender.engines.ncf.pipeline import MODEL_NAME
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class NCFComponent:
     users: IdIndex
     services: IdIndex
     embeddings: emb.Embeddings
+    parts: ServiceParts  # of every service the embeddings table holds, in its order
+    embedded: IdIndex  # the embeddings table's service ids: row - 1 is the position in `parts`
 
     def logits(
         self, user_ids: np.ndarray, service_ids: np.ndarray, history: torch.Tensor
@@ -74,8 +76,24 @@ class NCFComponent:
         history_rows = self.services.rows(accessed)
         history_rows = history_rows[history_rows != UNKNOWN]
         history = self._mean_history(torch.from_numpy(history_rows))
-        logits = self._forward(user_rows, service_rows, user_ids, candidates, history)
+        logits = self.network.forward_one_user(
+            torch.from_numpy(user_rows),
+            torch.from_numpy(self.embeddings.users.rows(user_ids)),
+            history,
+            torch.from_numpy(service_rows),
+            self._parts_of(candidates),
+        )
         return torch.sigmoid(logits).numpy(), bool(user_rows[0] != UNKNOWN), service_rows != UNKNOWN
+
+    def _parts_of(self, candidates: np.ndarray) -> ServiceParts:
+        """The precomputed parts of `candidates`; when some are newer than the embeddings (their
+        content is encoded on demand), the content parts of all of them are computed now."""
+        table = self.embeddings.services
+        rows = self.embedded.rows(candidates)
+        if (rows != UNKNOWN).all():
+            return self.parts.take(torch.from_numpy(rows - 1))
+        content_first, match = self.network.content_parts(torch.from_numpy(table.rows(candidates)))
+        return ServiceParts(self.parts.mlp_first, content_first, match)
 
     @torch.inference_mode()
     def _mean_history(self, rows: torch.Tensor) -> torch.Tensor:
@@ -112,12 +130,15 @@ def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
         logger.exception("NCF v%s cannot be loaded", stored.version)
         raise NoModelError(f"NCF v{stored.version} cannot be loaded: {error!r}") from error
     network.eval()
+    embeddings = _embeddings_for(int(stored.config["embeddings_version"]), live)
     return NCFComponent(
         version=stored.version,
         network=network,
         users=IdIndex(stored.tensors["user_ids"].numpy()),
         services=IdIndex(stored.tensors["service_ids"].numpy()),
-        embeddings=_embeddings_for(int(stored.config["embeddings_version"]), live),
+        embeddings=embeddings,
+        parts=network.service_parts(torch.from_numpy(embeddings.services.matrix)),
+        embedded=IdIndex(embeddings.services.ids),
     )
 
 
