@@ -14,12 +14,17 @@ from contextlib import contextmanager
 from functools import cache
 
 import pytest
+from hypothesis import HealthCheck, settings
 from pymongo import MongoClient, uri_parser
 from pymongo.errors import PyMongoError
 
 from recommender.config import is_mongomock, mongodb_uri
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The suite runs on shared, sometimes loaded machines (CI, a GPU host): property tests check
+# results, never timing.
+settings.register_profile("shared", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared")
 os.environ["FLASK_ENV"] = "testing"
 
 # Read once, before any `.env` is loaded into the environment, so one run uses one kind of store.
