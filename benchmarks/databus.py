@@ -40,6 +40,7 @@ from recommender.databus import subscriber as subscriber_module  # noqa: E402
 from recommender.databus.connection import BusSettings, close, open_connection  # noqa: E402
 from recommender.databus.subscriber import SubscriberOptions, start_subscriber_thread  # noqa: E402
 from recommender.models.activity import UserAction  # noqa: E402
+from tests.user_actions.payloads import user_action  # noqa: E402
 
 SETTINGS = BusSettings(
     host=os.environ.get("TEST_RS_DATABUS_HOST", "127.0.0.1"),
@@ -51,25 +52,13 @@ SETTINGS = BusSettings(
 
 
 def action(n: int) -> dict:
-    """A Marketplace panel click (distinct per n)."""
-    return {
-        "user_id": n % 5000,
-        "unique_id": str(uuid.uuid4()),
-        "client_id": "marketplace",
-        "timestamp": "2024-02-21T15:19:43.512+0100",
-        "source": {
-            "visit_id": str(uuid.uuid4()),
-            "page_id": "/services",
-            "root": {
-                "type": "recommendation-panel",
-                "panel_id": "v1",
-                "resource_type": "service",
-                "resource_id": n % 3000,
-            },
-        },
-        "target": {"visit_id": str(uuid.uuid4()), "page_id": f"/services/{n % 3000}"},
-        "action": {"type": "button", "text": "Details", "order": n % 10 == 0},
-    }
+    """A Marketplace panel click (distinct per n), shaped as the tests' user actions are."""
+    return user_action(
+        user_id=n % 5000,
+        source__root__resource_id=n % 3000,
+        target__page_id=f"/services/{n % 3000}",
+        action__order=n % 10 == 0,
+    )
 
 
 def publish(topic: str, bodies: list[str], rate: float | None, sent_at: dict | None) -> None:

@@ -6,28 +6,11 @@ from flask import request
 from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import UnsupportedMediaType
 
+from recommender.api.schema_fields import NullableString, NullableUuid, UserId, Uuid
 from recommender.engines import registry
 from recommender.services import recommendations as service
 
 ns = Namespace("recommendations", description="Recommended services for a Marketplace panel")
-
-
-class NullableString(fields.String):
-    __schema_type__ = ["string", "null"]
-
-
-class Uuid(fields.String):
-    __schema_format__ = "uuid"
-
-
-class NullableUuid(Uuid):
-    __schema_type__ = ["string", "null"]
-
-
-class UserId(fields.String):
-    """The Marketplace sends an integer id, or "" for an anonymous visitor."""
-
-    __schema_type__ = ["integer", "string", "null"]
 
 
 IDS = "Ids; the Marketplace already includes descendant ids"

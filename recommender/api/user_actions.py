@@ -7,26 +7,11 @@ from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import BadRequest
 
 from recommender.api.errors import PayloadError
+from recommender.api.schema_fields import NullableString, NullableUuid, UserId, Uuid
 from recommender.metrics import USER_ACTIONS_REJECTED
 from recommender.services.user_actions import CLIENT_IDS, UserActionError, store_user_action
 
 ns = Namespace("user_actions", description="Visitors' actions (clicks, orders) for training")
-
-
-class NullableString(fields.String):
-    __schema_type__ = ["string", "null"]
-
-
-class Uuid(fields.String):
-    __schema_format__ = "uuid"
-
-
-class NullableUuid(Uuid):
-    __schema_type__ = ["string", "null"]
-
-
-class UserId(fields.String):
-    __schema_type__ = ["integer", "string", "null"]
 
 
 class ResourceId(fields.String):

@@ -106,30 +106,23 @@ def test_subscribe_reads_the_environment_and_stops_cleanly_on_sigterm(broker):
     assert "SIGTERM: stopping" in output and "subscriber stopped" in output
 
 
-def test_durable_subscriptions_send_each_brokers_headers():
-    options = subscriber_options(
+def options_for(durable: bool):
+    return subscriber_options(
         host="h",
         port=1,
         username="u",
         password="p",
         topic="/topic/t",
         ssl=False,
-        durable=True,
+        durable=durable,
         subscription_id="stable",
     )
-    connect, subscribe = subscription_headers(options)
+
+
+def test_durable_subscriptions_send_each_brokers_headers():
+    connect, subscribe = subscription_headers(options_for(durable=True))
     assert connect == {"client-id": "stable"}  # ActiveMQ
     assert subscribe["durable"] == "true" and subscribe["auto-delete"] == "false"  # RabbitMQ
     assert subscribe["activemq.subscriptionName"] == "stable"
-    passing = subscriber_options(
-        host="h",
-        port=1,
-        username="u",
-        password="p",
-        topic="/topic/t",
-        ssl=False,
-        durable=False,
-        subscription_id="stable",
-    )
-    connect, subscribe = subscription_headers(passing)
+    connect, subscribe = subscription_headers(options_for(durable=False))
     assert connect == {} and "durable" not in subscribe
