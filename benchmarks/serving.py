@@ -54,12 +54,23 @@ def create_benchmark_app():
         catalogue()  # warm: built once here, shared by every forked worker
         for engine in registry.engines().values():
             engine.is_ready()
-    if not settings["bookkeeping"]:
-        # Diagnostic only: shows what the mongomock writes cost (a real MongoDB encodes in C).
-        from recommender.services.bookkeeping import writer
-
-        writer.insert = lambda *_: None
+    use_diagnostic_bookkeeping(settings["bookkeeping"])
     return app
+
+
+def use_diagnostic_bookkeeping(mode: str) -> None:
+    """Diagnostics of what storing served recommendations costs (`store` is production's).
+    `encode`: the writer BSON-encodes each document, as a MongoDB client does before sending
+    it, and keeps nothing (with a MongoDB server the documents live in its process, not in the
+    worker's heap as mongomock's do). `off`: nothing is stored."""
+    import bson
+
+    from recommender.services import bookkeeping
+
+    if mode == "encode":
+        bookkeeping._insert = lambda _collection, docs: [bson.encode(doc) for doc in docs]
+    elif mode == "off":
+        bookkeeping.writer.insert = lambda *_: None
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -176,7 +187,7 @@ def start_server(args) -> subprocess.Popen:
             "sessions": args.sessions,
             "seed": args.seed,
         },
-        "bookkeeping": not args.without_bookkeeping,
+        "bookkeeping": args.bookkeeping,
     }
     env = {
         **os.environ,
@@ -233,7 +244,7 @@ def report(args, rows: list[tuple[dict, dict]]) -> str:
     lines = [
         f"{args.services} services, {args.users} users, {args.candidates} candidates, "
         f"{args.workers} gunicorn workers (gthread), {args.clients} concurrent clients, "
-        f"{os.cpu_count()} CPUs, bookkeeping {'off' if args.without_bookkeeping else 'on'}, "
+        f"{os.cpu_count()} CPUs, bookkeeping: {args.bookkeeping}, "
         f"load average {os.getloadavg()[0]:.1f} at the end",
         "",
         "| Engine (really used) | p50 ms | p99 ms | req/s | ceiling req/s | % of ceiling "
@@ -266,9 +277,11 @@ def main() -> None:
     parser.add_argument("--start-timeout", type=float, default=1800.0)
     parser.add_argument("--engines", nargs="*", help="default: every registered engine")
     parser.add_argument(
-        "--without-bookkeeping",
-        action="store_true",
-        help="diagnostic: skip storing Recommendation documents (mongomock's cost)",
+        "--bookkeeping",
+        choices=("store", "encode", "off"),
+        default="store",
+        help="store: as production (into mongomock); encode, off: diagnostics, see "
+        "use_diagnostic_bookkeeping",
     )
     args = parser.parse_args()
 
