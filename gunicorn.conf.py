@@ -21,9 +21,18 @@ errorlog = "-"
 
 
 def pre_fork(server, worker):
-    """With --preload, move everything the master built (app, caches) out of the garbage
-    collector's view before forking: full collections then only walk what a worker creates,
-    and the shared pages are not copied into each worker by the collector's writes."""
+    """With --preload (the serving benchmark; the image does not preload, so that each worker
+    opens its own database connections), move everything the master built (app, caches) out
+    of the garbage collector's view before forking: full collections then only walk what a
+    worker creates, and the shared pages are not copied into each worker by its writes."""
     import gc
 
     gc.freeze()
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR, drop a dead worker's live gauges from /metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -89,26 +89,15 @@ def movielens_dump(directory: Path) -> dict:
                 "accessed_services": accessed,
             }
         )
-    return {
+    from recommender.dump.schema import DUMP_KEYS
+
+    dump = {
         "services": services,
         "users": users,
-        "projects": [],
         "categories": [{"id": i, "name": g} for g, i in genre_ids.items()],
-        **{
-            key: []  # kinds MovieLens has nothing for
-            for key in (
-                "providers",
-                "scientific_domains",
-                "platforms",
-                "target_users",
-                "access_modes",
-                "access_types",
-                "trls",
-                "life_cycle_statuses",
-                "research_steps",
-            )
-        },
     }
+    # Every other kind (projects, providers, ...): MovieLens has nothing for them.
+    return {key: dump.get(key, []) for key in DUMP_KEYS}
 
 
 def candidate_matrix(held) -> np.ndarray:

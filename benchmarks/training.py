@@ -28,27 +28,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_SIZES = "10000x1000,100000x10000"
 DEFAULT_STAGES = "ae,embedding,ncf"
-# Vocabulary sizes in the spirit of the EOSC catalogue.
-FACETS = {
-    "categories": 300,
-    "scientific_domains": 200,
-    "providers": 2000,
-    "platforms": 100,
-    "target_users": 20,
-    "access_modes": 5,
-    "access_types": 5,
-    "trls": 9,
-    "life_cycle_statuses": 6,
-    "research_steps": 10,
-}
-COUNTRIES = [f"{a}{b}" for a in "ABCDEFGHIJKLMNOP" for b in "ABCDEFGHIJKLMNOP"][:250]
-CLUSTERS = 40
 
 
 def max_rss_mib() -> float:
@@ -56,50 +39,15 @@ def max_rss_mib() -> float:
 
 
 def synthetic_catalogue(users: int, services: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """User and service documents (`_id` keyed), from recommender.synthetic when it exists."""
-    try:
-        from recommender.synthetic import generate_marketplace
-    except ImportError:
-        return _own_catalogue(users, services, seed)
+    """User and service documents (`_id` keyed) of a synthetic marketplace."""
+    from recommender.synthetic import generate_marketplace
+
     dump = generate_marketplace(users=users, services=services, seed=seed)
 
     def docs(rows: list[dict]) -> list[dict]:
         return [{"_id": row["id"], **{k: v for k, v in row.items() if k != "id"}} for row in rows]
 
     return docs(dump["users"]), docs(dump["services"])
-
-
-def _own_catalogue(users: int, services: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """Clustered interests: each cluster favours a slice of every facet's ids."""
-    rng = np.random.default_rng(seed)
-
-    def pick(facet: str, cluster: np.ndarray, size: int) -> list[list[int]]:
-        high = FACETS[facet]
-        centre = (cluster * high // CLUSTERS)[:, None]
-        values = (centre + rng.integers(0, max(high // CLUSTERS, 3), (len(cluster), size))) % high
-        noise = rng.random(values.shape) < 0.15
-        values = np.where(noise, rng.integers(0, high, values.shape), values)
-        return [sorted(set(row)) for row in values.tolist()]
-
-    s_cluster = rng.integers(CLUSTERS, size=services)
-    providers = pick("providers", s_cluster, 2)
-    service_docs = [
-        {"_id": i + 1, "name": f"Service {i}", "status": "published"} for i in range(services)
-    ]
-    columns = {facet: pick(facet, s_cluster, 3) for facet in FACETS if facet != "providers"}
-    countries = rng.integers(0, len(COUNTRIES), (services, 2))
-    for i, doc in enumerate(service_docs):
-        doc.update({facet: values[i] for facet, values in columns.items()})
-        doc["providers"] = providers[i]
-        doc["resource_organisation"] = providers[i][0]
-        doc["countries"] = [COUNTRIES[c] for c in set(countries[i].tolist())]
-    u_cluster = rng.integers(CLUSTERS, size=users)
-    categories, domains = pick("categories", u_cluster, 3), pick("scientific_domains", u_cluster, 2)
-    user_docs = [
-        {"_id": 100_000_000 + i, "categories": categories[i], "scientific_domains": domains[i]}
-        for i in range(users)
-    ]
-    return user_docs, service_docs
 
 
 class StoreTimer:

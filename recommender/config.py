@@ -19,7 +19,7 @@ def read_dotenv() -> None:
 
 
 def as_bool(value: str | None, default: bool) -> bool:
-    if value is None:
+    if value is None or not value.strip():  # unset or blank: the default
         return default
     return value.strip().lower() not in FALSY
 
@@ -66,7 +66,7 @@ def load_config(env: str | None = None, environ: Mapping[str, str] | None = None
         "REDIS_HOST": e.get("REDIS_HOST", "127.0.0.1:6379"),
         "TRAINING_DEVICE": e.get("TRAINING_DEVICE", "cpu"),
         "DEFAULT_RECOMMENDATION_ALG": e.get("DEFAULT_RECOMMENDATION_ALG", "NCF"),
-        "RS_DATABUS_HOST": e.get(f"{bus}HOST", "127.0.0.1"),
+        "RS_DATABUS_HOST": e.get(f"{bus}HOST") or "127.0.0.1",
         "RS_DATABUS_PORT": int(e.get(f"{bus}PORT", "61613")),
         "RS_DATABUS_USERNAME": e.get(f"{bus}USERNAME", "admin"),
         "RS_DATABUS_PASSWORD": e.get(f"{bus}PASSWORD", "admin"),

@@ -31,7 +31,12 @@ USER_ACTIONS_DUPLICATE = Counter(
 USER_ACTIONS_REJECTED = Counter(
     "recommender_user_actions_rejected_total", "User actions refused as invalid", ["source"]
 )
-MODEL_VERSION = Gauge("recommender_model_version", "Live model version per engine", ["engine"])
+MODEL_VERSION = Gauge(
+    "recommender_model_version",
+    "Live model version per engine",
+    ["engine"],
+    multiprocess_mode="livemax",  # with several workers: the newest version any live one serves
+)
 TRAINING_SECONDS = Histogram(
     "recommender_training_seconds",
     "Training pipeline durations",

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recommender.services.catalogue import MAX_DIRECT_ID, Catalogue, _facet
+from recommender.engines.base.id_index import DENSE_IDS_BELOW, IdIndex
+from recommender.services.catalogue import Catalogue, _facet
 
 attribute_lists = st.lists(st.lists(st.integers(-3, 12), max_size=4), max_size=8)
 
@@ -19,25 +20,24 @@ def test_facet_matches_the_services_carrying_any_wanted_id(per_service, wanted):
     assert hit.tolist() == expected
 
 
-def catalogue(ids: list[int], recommendable: list[bool], dense: bool) -> Catalogue:
+def catalogue(ids: list[int], recommendable: list[bool]) -> Catalogue:
     ids_array = np.asarray(ids, dtype=np.int64)
     flags = np.asarray(recommendable, dtype=bool)
-    row_by_id = None
-    if dense:
-        row_by_id = np.full(max(ids, default=-1) + 1, -1, dtype=np.int32)
-        row_by_id[ids_array] = np.arange(len(ids), dtype=np.int32)
-    by_row = np.append(flags, False) if dense else None
-    return Catalogue(0, ids_array, flags, ids_array[flags], {}, {}, {}, row_by_id, by_row)
+    return Catalogue(0, ids_array, flags, ids_array[flags], {}, {}, {}, IdIndex(ids_array))
 
 
 services = st.lists(st.integers(0, 40), unique=True, max_size=12).map(sorted)
-asked = st.lists(st.integers(-2, 45) | st.just(MAX_DIRECT_ID + 7), max_size=15)
+asked = st.lists(st.integers(-2, 45) | st.just(DENSE_IDS_BELOW + 7), max_size=15)
 
 
 @given(services, st.data(), asked, asked, st.booleans())
 def test_rows_and_eligibility_agree_with_a_dict_lookup(ids, data, candidates, exclude, dense):
     flags = data.draw(st.lists(st.booleans(), min_size=len(ids), max_size=len(ids)))
-    current = catalogue(ids, flags, dense)
+    if not dense:  # ids past the dense table's reach: looked up by binary search
+        ids, candidates, exclude = (
+            [v + DENSE_IDS_BELOW for v in values] for values in (ids, candidates, exclude)
+        )
+    current = catalogue(ids, flags)
     wanted = np.asarray(candidates, dtype=np.int64)
     rows, found = current.rows(wanted)
     row_of = {service: row for row, service in enumerate(ids)}

@@ -6,7 +6,13 @@ from flask import request
 from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import UnsupportedMediaType
 
-from recommender.api.schema_fields import NullableString, NullableUuid, UserId, Uuid
+from recommender.api.schema_fields import (
+    TIMESTAMP,
+    UNIQUE_ID,
+    USER_ID,
+    NullableString,
+    NullableUuid,
+)
 from recommender.engines import registry
 from recommender.services import recommendations as service
 
@@ -34,30 +40,18 @@ search_data = ns.model(
 context = ns.model(
     "Recommendation context",
     {
-        "user_id": UserId(
-            pattern="^[0-9]*$",
-            description='Marketplace user id; "" or absent for an anonymous visitor',
-            example=1234,
-        ),
+        "user_id": USER_ID,
         "aai_uid": NullableString(
             description="AAI id of the logged-in user (used when user_id is absent)",
             example="abc@egi.eu",
         ),
-        "unique_id": Uuid(
-            required=True,
-            description="UUID of the visitor's browser",
-            example="5642c351-80fe-44cf-b606-304f2f338122",
-        ),
+        "unique_id": UNIQUE_ID,
         "client_id": fields.String(
             enum=["marketplace", "search_service", "user_dashboard", "undefined"],
             description="Only `marketplace` answers are also published to the databus",
             example="marketplace",
         ),
-        "timestamp": fields.DateTime(
-            required=True,
-            description="ISO 8601; `2024-02-21T15:19:43.512+0100`, `...Z` and `...+01:00` shapes",
-            example="2024-02-21T15:19:43.512+0100",
-        ),
+        "timestamp": TIMESTAMP,
         "visit_id": NullableUuid(
             required=True,
             description="UUID of the page visit showing the panel; null on a first view",

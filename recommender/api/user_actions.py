@@ -7,7 +7,14 @@ from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import BadRequest
 
 from recommender.api.errors import PayloadError
-from recommender.api.schema_fields import NullableString, NullableUuid, UserId, Uuid
+from recommender.api.schema_fields import (
+    TIMESTAMP,
+    UNIQUE_ID,
+    USER_ID,
+    NullableString,
+    NullableUuid,
+    Uuid,
+)
 from recommender.metrics import USER_ACTIONS_REJECTED
 from recommender.services.user_actions import CLIENT_IDS, UserActionError, store_user_action
 
@@ -75,26 +82,14 @@ action = ns.model(
 user_action = ns.model(
     "User Action",
     {
-        "user_id": UserId(
-            pattern="^[0-9]*$",
-            description='Marketplace user id; "" or absent for an anonymous visitor',
-            example=1234,
-        ),
+        "user_id": USER_ID,
         "aai_uid": NullableString(
             description="AAI id of the user (resolved to a user when user_id is absent)",
             example="abc@egi.eu",
         ),
-        "unique_id": Uuid(
-            required=True,
-            description="UUID of the visitor's browser",
-            example="5642c351-80fe-44cf-b606-304f2f338122",
-        ),
+        "unique_id": UNIQUE_ID,
         "client_id": fields.String(enum=list(CLIENT_IDS), example="marketplace"),
-        "timestamp": fields.DateTime(
-            required=True,
-            description="ISO 8601; `2024-02-21T15:19:43.512+0100`, `...Z` and `...+01:00` shapes",
-            example="2024-02-21T15:19:43.512+0100",
-        ),
+        "timestamp": TIMESTAMP,
         "source": fields.Nested(source, required=True),
         "target": fields.Nested(target, required=True),
         "action": fields.Nested(action, required=True),

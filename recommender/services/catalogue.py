@@ -16,13 +16,13 @@ import numpy as np
 from flask import current_app
 
 from recommender import stamps
+from recommender.engines.base.id_index import UNKNOWN, IdIndex
 from recommender.engines.base.model_cache import model_cache
 from recommender.extensions import get_db
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 
 INT64 = np.iinfo(np.int64)
 EMPTY_IDS = np.empty(0, dtype=np.int64)
-MAX_DIRECT_ID = 1 << 24  # ids below this are looked up in a dense table (at most 64 MB)
 # `search_data` key -> the Service field it filters on (the context Popularity weights toward).
 FACETS: dict[str, str] = {
     "categories": "categories",
@@ -42,15 +42,6 @@ def int64_ids(values: Iterable | None) -> np.ndarray:
     except (OverflowError, TypeError, ValueError):
         kept = [int(v) for v in values if INT64.min <= v <= INT64.max]
         return np.asarray(kept, dtype=np.int64)
-
-
-def unique_in_order(ids: np.ndarray) -> np.ndarray:
-    """`ids` without repeats, first occurrences kept in place (cheap when there are none)."""
-    ordered = np.sort(ids)
-    if not (ordered[1:] == ordered[:-1]).any():
-        return ids
-    _, first = np.unique(ids, return_index=True)
-    return ids[np.sort(first)]
 
 
 @dataclass(frozen=True)
@@ -95,26 +86,12 @@ class Catalogue:
     facets: Mapping[str, Facet]  # keyed by search_data key
     users: Mapping[int, np.ndarray]  # user id -> accessed services
     aai_uids: Mapping[str, int]
-    # The row of each id up to the largest one (-1: no such service), when that is small
-    # enough to index directly: one fancy-index per request instead of a binary search.
-    row_by_id: np.ndarray | None = None
-    recommendable_by_row: np.ndarray | None = None  # `recommendable` plus a final False
+    index: IdIndex  # over `ids`: row r + 1 for ids[r], UNKNOWN for no such service
 
     def rows(self, service_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row of each id, whether the id exists); rows of missing ids are meaningless."""
-        if len(self.ids) == 0:
-            return np.zeros(len(service_ids), dtype=np.int64), np.zeros(len(service_ids), bool)
-        if self.row_by_id is not None:
-            inside = (service_ids >= 0) & (service_ids < len(self.row_by_id))
-            if inside.all():
-                rows = self.row_by_id[service_ids]
-            else:
-                rows = np.full(len(service_ids), -1, dtype=self.row_by_id.dtype)
-                rows[inside] = self.row_by_id[service_ids[inside]]
-            found = rows >= 0
-            return np.maximum(rows, 0), found
-        rows = np.minimum(np.searchsorted(self.ids, service_ids), len(self.ids) - 1)
-        return rows, self.ids[rows] == service_ids
+        rows = self.index.rows(service_ids)
+        return np.maximum(rows - 1, 0), rows != UNKNOWN
 
     def eligible(self, candidates: np.ndarray, exclude: np.ndarray = EMPTY_IDS) -> np.ndarray:
         """Recommendable candidates (all recommendable services when none are given), in the
@@ -194,20 +171,8 @@ def build_catalogue(version: int) -> Catalogue:
         users[doc["_id"]] = int64_ids(doc.get("accessed_services"))
         if doc.get("aai_uid"):
             aai_uids[doc["aai_uid"]] = doc["_id"]
-    row_by_id = None
-    if len(ids) and ids[0] >= 0 and ids[-1] < MAX_DIRECT_ID:
-        row_by_id = np.full(ids[-1] + 1, -1, dtype=np.int32)
-        row_by_id[ids] = np.arange(len(ids), dtype=np.int32)
     return Catalogue(
-        version,
-        ids,
-        recommendable,
-        ids[recommendable],
-        facets,
-        users,
-        aai_uids,
-        row_by_id,
-        np.append(recommendable, False),
+        version, ids, recommendable, ids[recommendable], facets, users, aai_uids, IdIndex(ids)
     )
 
 
@@ -219,7 +184,9 @@ class _Holder:
 
 def catalogue() -> Catalogue:
     """This app's catalogue, rebuilt when the catalogue stamp has moved."""
-    holder: _Holder = current_app.extensions.setdefault("serving_catalogue", _Holder())
+    holder: _Holder | None = current_app.extensions.get("serving_catalogue")
+    if holder is None:  # once per app (setdefault: two first requests still share one)
+        holder = current_app.extensions.setdefault("serving_catalogue", _Holder())
     version = model_cache().stamps.get(stamps.CATALOGUE)
     current = holder.catalogue
     if current is not None and current.version == version:

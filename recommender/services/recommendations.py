@@ -15,7 +15,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from dateutil import parser as dateparser
 from flask import current_app
 from pydantic import (
     AfterValidator,
@@ -34,6 +33,7 @@ from recommender.metrics import ENGINE_LATENCY, RECOMMENDATIONS_SERVED
 from recommender.models.activity import Recommendation
 from recommender.services.bookkeeping import writer
 from recommender.services.catalogue import EMPTY_IDS, Catalogue, catalogue, int64_ids
+from recommender.services.timestamps import parse_client_timestamp
 
 logger = logging.getLogger(__name__)
 PANEL_K = {"v1": 3, "v2": 2}
@@ -57,18 +57,11 @@ def _uuid(value: str) -> str:
 
 
 def parse_timestamp(value: Any) -> dt.datetime:
-    """ISO 8601 in the shapes clients send (`...512+0100`, `...Z`, `...+01:00`) -> naive UTC."""
     if not isinstance(value, str):
         raise PydanticCustomError("string_type", "Input should be a valid string")
     try:
-        try:
-            parsed = dt.datetime.fromisoformat(value)  # in C: ~25 times faster than dateutil
-        except ValueError:
-            parsed = dateparser.isoparse(value)
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-        return parsed
-    except (ValueError, OverflowError):
+        return parse_client_timestamp(value)
+    except ValueError:
         raise PydanticCustomError(
             "date_time", "must be an ISO 8601 date-time, e.g. 2024-02-21T15:19:43.512+0100"
         ) from None

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
-from dateutil import parser as dateparser
 from pydantic import BaseModel, ConfigDict, PlainValidator, StrictBool, ValidationError
 from pymongo.errors import BulkWriteError
 
@@ -31,6 +30,8 @@ from recommender.models.activity import (
     action_fingerprint,
 )
 from recommender.models.marketplace import User
+from recommender.services.catalogue import INT64
+from recommender.services.timestamps import parse_client_timestamp
 
 PANEL_ROOT = "recommendation_panel"
 # The Marketplace writes `recommendation-panel`, older code `recommendation_panel`.
@@ -75,17 +76,19 @@ def _optional_uuid(value: Any) -> str | None:
 
 
 def _timestamp(value: Any) -> dt.datetime:
-    """ISO 8601 in every shape clients send (`...512+0100`, `...Z`, `...+01:00`) -> naive UTC."""
     if isinstance(value, str):
         try:
-            parsed = dateparser.isoparse(value)
-        except (ValueError, OverflowError):
+            return parse_client_timestamp(value)
+        except ValueError:
             pass
-        else:
-            if parsed.tzinfo is not None:
-                parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-            return parsed
     raise ValueError(f"{value!r} is not an ISO 8601 date-time (e.g. 2024-02-21T15:19:43.512+0100)")
+
+
+def _int64(value: int, what: str) -> int:
+    # MongoDB stores 8-byte integers: a larger id cannot be stored (nor exist in the catalogue).
+    if not INT64.min <= value <= INT64.max:
+        raise ValueError(f"{value} is out of range for {what} (64-bit integers)")
+    return value
 
 
 def _user_id(value: Any) -> int | None:
@@ -93,9 +96,9 @@ def _user_id(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return _int64(value, "a user id")
     if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
+        return _int64(int(value), "a user id")
     raise ValueError(f"{value!r} is not an integer user id")
 
 
@@ -103,8 +106,10 @@ def _resource_id(value: Any) -> int | str | None:
     """Marketplace services have integer ids; other clients' resources may have string ids."""
     if isinstance(value, str):
         return _text(value)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int64(value, "a resource id")
     raise ValueError(f"{value!r} is not an integer or string id")
 
 

@@ -142,13 +142,15 @@ class _Sessions:
             if user and user["categories"]
             else list(self.catalogue.category_index)
         )
+        if not cats:  # a catalogue without categories: nothing to filter on
+            return {}
         search: dict = {"categories": [int(self.rng.choice(cats))], "sort": "_score"}
-        if roll > 0.85:
-            doms = (
-                user["scientific_domains"]
-                if user and user["scientific_domains"]
-                else list(self.catalogue.domain_index)
-            )
+        doms = (
+            user["scientific_domains"]
+            if user and user["scientific_domains"]
+            else list(self.catalogue.domain_index)
+        )
+        if roll > 0.85 and doms:
             search["scientific_domains"] = [int(self.rng.choice(doms))]
         return search
 

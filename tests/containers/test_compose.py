@@ -242,3 +242,22 @@ def test_the_jupyter_command_is_installed_in_the_dev_image():
     # `jupyter notebook` is the `notebook` package's; the dev image has Pipfile.lock's packages.
     lock = json.loads((ROOT / "Pipfile.lock").read_text())
     assert "notebook" in {**lock["default"], **lock["develop"]}
+
+
+def test_the_production_stack_with_env_example_as_its_env_file_uses_the_bundled_broker():
+    """README says `cp .env.example .env`; compose then reads that file for `${...}`: its
+    host-run values must not point the containers at themselves."""
+    env = {
+        name: value
+        for name, _, value in (
+            line.partition("=")
+            for line in (ROOT / ".env.example").read_text().splitlines()
+            if re.match(r"^\w+=", line)
+        )
+    }
+    production = yaml.safe_load(interpolate((ROOT / "production.yml").read_text(), env))
+    for role in ROLES:
+        environment = production["services"][role]["environment"]
+        assert environment["RS_DATABUS_HOST"] == "broker"
+        assert environment["RS_DATABUS_SSL"] in ("0", 0)
+        assert environment["SENTRY_ENVIRONMENT"] == "production"

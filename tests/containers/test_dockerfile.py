@@ -216,3 +216,16 @@ def test_hadolint_finds_nothing():
         [hadolint, "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_dead_workers_live_gauges_leave_the_multiprocess_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    live = tmp_path / "gauge_livemax_4242.db"
+    live.write_bytes(b"")
+    kept = tmp_path / "counter_4242.db"
+    kept.write_bytes(b"")
+
+    settings["child_exit"](server=None, worker=type("Worker", (), {"pid": 4242})())
+
+    assert not live.exists() and kept.exists()

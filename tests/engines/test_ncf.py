@@ -13,9 +13,10 @@ from recommender.engines.autoencoders.model import TrainConfig as AETrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
 from recommender.engines.base import model_store
 from recommender.engines.base.engine import RecommendationContext
+from recommender.engines.base.id_index import UNKNOWN, IdIndex
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.inference import NCF, NCFRanking, component, offline_metrics
-from recommender.engines.ncf.model import UNKNOWN, IdIndex, NCFModel, NCFShape
+from recommender.engines.ncf.model import NCFModel, NCFShape
 from recommender.engines.ncf.pipeline import MODEL_NAME, NCFConfig, NCFPipeline
 from recommender.engines.ncf.training import Scorer, TrainConfig, fit
 from recommender.extensions import get_db

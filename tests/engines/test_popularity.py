@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from recommender.engines.base import model_store
-from recommender.engines.base.engine import RecommendationContext
-from recommender.engines.popularity.engine import Popularity, top
+from recommender.engines.base.engine import RecommendationContext, top
+from recommender.engines.popularity.engine import Popularity
 from recommender.engines.popularity.pipeline import MODEL_NAME, train
 from tests.api.helpers import load, panel_click
 from tests.marketplace_dump import marketplace_dump, service

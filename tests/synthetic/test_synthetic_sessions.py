@@ -128,3 +128,15 @@ def test_users_keep_their_browser_id(sessions):
             browsers.setdefault(rec["user"], set()).add(rec["unique_id"])
     assert all(len(ids) == 1 for ids in browsers.values())
     assert any(len([r for r in recommendations if r["user"] == u]) > 1 for u in browsers)
+
+
+def test_a_catalogue_without_categories_or_domains_still_gets_sessions():
+    dump = generate_marketplace(users=30, services=12, seed=3)
+    for entity in dump["users"] + dump["services"]:
+        entity["categories"], entity["scientific_domains"] = [], []
+    dump["categories"], dump["scientific_domains"] = [], []
+
+    recommendations, actions = generate_sessions(dump, sessions=60, seed=3)
+
+    assert recommendations and actions
+    assert all(not r["search_data"].get("categories") for r in recommendations)

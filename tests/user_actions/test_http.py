@@ -129,6 +129,10 @@ def test_aai_uid_is_resolved_when_user_id_is_missing(client, changes, user):
         ({"target__visit_id": None}, "target.visit_id"),
         ({"client_id": "provider_portal"}, "client_id"),
         ({"user_id": "abc"}, "user_id"),
+        ({"user_id": "99999999999999999999"}, "user_id"),  # past 64 bits: cannot be stored
+        ({"user_id": 2**70}, "user_id"),
+        ({"source__root__resource_id": 2**70}, "source.root.resource_id"),
+        ({"timestamp": "9999-12-31T23:59:59-10:00"}, "timestamp"),  # past year 9999 in UTC
         ({"action__order": "yes"}, "action.order"),
         ({"action": REMOVE}, "action"),
         ({"source__page_id": REMOVE}, "source.page_id"),

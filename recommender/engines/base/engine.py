@@ -58,6 +58,16 @@ class EngineResult:
         return cls(services, scores, [long] * n, [short] * n)
 
 
+def top(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` best scores, best first, ties broken by id (stable answers).
+    Only the scores that can make the top `k` are sorted."""
+    pool = np.arange(len(scores))
+    if k < len(scores):
+        kth_best = -np.partition(-scores, k - 1)[k - 1]
+        pool = np.flatnonzero(scores >= kth_best)
+    return pool[np.lexsort((ids[pool], -scores[pool]))][:k]
+
+
 class Engine(ABC):
     """An engine; instances are long-lived, so per-request state never lives on `self`."""
 

@@ -11,7 +11,7 @@ items as positives); for evaluation, `n` (99) distinct services the user never a
 Evaluation negatives come from their own generator, `evaluation_rng(seed)`, so a benchmark can
 rebuild exactly the same candidate sets for other models.
 
-All indices here are embedding rows of `model.IdIndex` (1-based; 0 = unknown).
+All indices here are embedding rows of `IdIndex` (1-based; 0 = unknown).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from itertools import chain
 
 import numpy as np
 
+from recommender.engines.base.id_index import IdIndex
 from recommender.engines.metrics import DEFAULT_NEGATIVES, sample_excluding
-from recommender.engines.ncf.model import IdIndex
 from recommender.extensions import get_db
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 

@@ -21,13 +21,19 @@ from flask import current_app
 from recommender import stamps
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base import model_store
-from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
+from recommender.engines.base.engine import (
+    EngineResult,
+    RecommendationContext,
+    TrainedEngine,
+    top,
+)
+from recommender.engines.base.id_index import UNKNOWN, IdIndex
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import NoModelError, StoredModel
 from recommender.engines.metrics import DEFAULT_KS, score_metrics
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.data import Histories
-from recommender.engines.ncf.model import UNKNOWN, IdIndex, NCFModel, NCFShape, ServiceParts
+from recommender.engines.ncf.model import NCFModel, NCFShape, ServiceParts
 from recommender.engines.ncf.pipeline import MODEL_NAME
 
 logger = logging.getLogger(__name__)
@@ -205,7 +211,7 @@ class NCF(TrainedEngine):
         candidates = np.asarray(context.candidates, dtype=np.int64)
         accessed = np.asarray(context.accessed_services, dtype=np.int64)
         scores, user_known, service_known = model.scores(context.user_id, candidates, accessed)
-        order = np.lexsort((candidates, -scores))[:k]  # best first; ties by id (stable answers)
+        order = top(candidates, scores, k)
         long, short = explanations(user_known, service_known[order])
         return EngineResult(candidates[order].tolist(), scores[order].tolist(), long, short)
 

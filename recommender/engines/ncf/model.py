@@ -2,10 +2,11 @@
 over both, plus the product of their projections), one linear head. The GMF user vector also
 gets the mean of a learned row per service the user accessed (SVD++-style history).
 
-Ids never index the embeddings directly: `IdIndex` maps them to rows through the sorted id array
-stored with the model. Row 0 of every id table is the learned "unknown" row; training replaces
-ids by it at random (`id_dropout`), so users and services that arrive after training are scored
-sensibly by the unknown rows plus the content branch, never by an IndexError.
+Ids never index the embeddings directly: `IdIndex` (engines/base/id_index.py) maps them to rows
+through the sorted id array stored with the model. Row 0 of every id table is the learned
+"unknown" row; training replaces ids by it at random (`id_dropout`), so users and services
+that arrive after training are scored sensibly by the unknown rows plus the content branch,
+never by an IndexError.
 No batch normalisation: a batch of one row trains and scores like any other.
 """
 
@@ -14,49 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from itertools import islice, pairwise
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
-
-UNKNOWN = 0  # embedding row of every id the model was not trained with
-DENSE_IDS_BELOW = 1 << 24  # IdIndex's dense table: at most 64 MB
-
-
-class IdIndex:
-    """Sorted ids -> embedding rows 1..n; ids not in the table -> UNKNOWN (vectorised).
-
-    Ids that are small non-negative integers (the Marketplace's) are looked up in a dense
-    id -> row table, one gather per call; others by binary search."""
-
-    def __init__(self, ids: np.ndarray):
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self._dense: np.ndarray | None = None
-        if len(self.ids) and self.ids[0] >= 0 and self.ids[-1] < DENSE_IDS_BELOW:
-            self._dense = np.zeros(self.ids[-1] + 1, dtype=np.int32)
-            self._dense[self.ids] = np.arange(1, len(self.ids) + 1, dtype=np.int32)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def rows_total(self) -> int:
-        """Rows of an embedding table over this index (the unknown row included)."""
-        return len(self.ids) + 1
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if len(self.ids) == 0:
-            return np.zeros(len(ids), dtype=np.int64)
-        if self._dense is not None:
-            inside = (ids >= 0) & (ids < len(self._dense))
-            if inside.all():
-                return self._dense[ids].astype(np.int64)
-            rows = np.full(len(ids), UNKNOWN, dtype=np.int64)
-            rows[inside] = self._dense[ids[inside]]
-            return rows
-        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-        return np.where(self.ids[pos] == ids, pos + 1, UNKNOWN)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from recommender.engines.base.id_index import UNKNOWN
 from recommender.engines.metrics import DEFAULT_KS, score_metrics
 from recommender.engines.ncf.data import (
     HeldOut,
@@ -26,7 +27,7 @@ from recommender.engines.ncf.data import (
     train_histories,
     training_negatives,
 )
-from recommender.engines.ncf.model import UNKNOWN, NCFModel, NCFShape
+from recommender.engines.ncf.model import NCFModel, NCFShape
 
 # Early stopping compares validation HR@10, ties (frequent on small catalogues) by NDCG@10.
 EARLY_STOPPING_METRICS = ("hr@10", "ndcg@10")

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender import stamps
-from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
+from recommender.engines.base.engine import (
+    EngineResult,
+    RecommendationContext,
+    TrainedEngine,
+    top,
+)
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import StoredModel
 from recommender.engines.popularity.pipeline import MODEL_NAME
@@ -48,16 +53,6 @@ def build(stored: StoredModel) -> PopularityModel:
     logged = np.log1p(popularity)
     base = (logged + 1.0) / (logged.max(initial=0.0) + 1.0)
     return PopularityModel(stored.version, current, base)
-
-
-def top(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the `k` best scores, best first, ties broken by id (stable answers).
-    Only the scores that can make the top `k` are sorted."""
-    pool = np.arange(len(scores))
-    if k < len(scores):
-        kth_best = -np.partition(-scores, k - 1)[k - 1]
-        pool = np.flatnonzero(scores >= kth_best)
-    return pool[np.lexsort((ids[pool], -scores[pool]))][:k]
 
 
 def component() -> PopularityModel | None:
