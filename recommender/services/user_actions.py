@@ -30,7 +30,6 @@ from recommender.models.activity import (
     action_fingerprint,
 )
 from recommender.models.marketplace import User
-from recommender.services.catalogue import INT64
 from recommender.services.timestamps import parse_client_timestamp
 
 PANEL_ROOT = "recommendation_panel"
@@ -86,7 +85,7 @@ def _timestamp(value: Any) -> dt.datetime:
 
 def _int64(value: int, what: str) -> int:
     # MongoDB stores 8-byte integers: a larger id cannot be stored (nor exist in the catalogue).
-    if not INT64.min <= value <= INT64.max:
+    if not -(2**63) <= value < 2**63:
         raise ValueError(f"{value} is out of range for {what} (64-bit integers)")
     return value
 

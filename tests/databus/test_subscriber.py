@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -212,3 +214,14 @@ def test_a_database_outage_leaves_messages_on_the_broker_until_stored(bus_app, m
         time.sleep(0.2)
     assert len(failures) == 2 and subscriber.sessions == 3  # not acked: redelivered twice
     assert count() == len(bodies)
+
+
+def test_the_subscriber_role_does_not_load_torch():
+    """Ingestion runs in its own process: it must start fast and small, without the engines'
+    torch (importing it took ~0.25 s, paid on the first stored action)."""
+    code = "import sys, recommender.databus.subscriber; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
