@@ -7,6 +7,8 @@ A holder that dies loses the lease when it expires.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from pymongo.errors import DuplicateKeyError
 
@@ -38,3 +40,17 @@ def release(name: str, holder: str) -> None:
 def holder_of(name: str) -> str | None:
     document = _collection().find_one({"_id": name, "expires_at": {"$gte": utcnow()}})
     return document["holder"] if document else None
+
+
+@contextmanager
+def held(
+    name: str, holder: str, ttl_s: float, busy: Callable[[str | None], BaseException]
+) -> Iterator[None]:
+    """Hold lease `name` for the block, released after it whatever happens; while another
+    holder has it, raise `busy(that holder)` instead (the caller's own error, with its words)."""
+    if not acquire(name, holder, ttl_s):
+        raise busy(holder_of(name))
+    try:
+        yield
+    finally:
+        release(name, holder)

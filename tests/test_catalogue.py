@@ -43,9 +43,27 @@ def test_rows_and_eligibility_agree_with_a_dict_lookup(ids, data, candidates, ex
     row_of = {service: row for row, service in enumerate(ids)}
     assert found.tolist() == [c in row_of for c in candidates]
     assert rows[found].tolist() == [row_of[c] for c in candidates if c in row_of]
-    eligible = current.eligible(wanted, np.asarray(exclude, dtype=np.int64))
+    excluded = np.asarray(exclude, dtype=np.int64)
+    eligible = current.eligible(wanted, excluded)
+    # The rows looked up once and handed in give the same answer, and are left as they were.
+    looked_up = current.rows(wanted)
+    assert current.eligible(wanted, excluded, looked_up).tolist() == eligible.tolist()
+    assert looked_up[1].tolist() == found.tolist()
     ok = {s for s, flag in zip(ids, flags, strict=True) if flag} - set(exclude)
     if candidates:  # in the client's order, first occurrences
         assert eligible.tolist() == list(dict.fromkeys(c for c in candidates if c in ok))
     else:  # every recommendable service
         assert eligible.tolist() == sorted(ok)
+
+
+@given(services, asked)
+def test_id_lists_hold_the_catalogues_own_ints_for_its_services(ids, wanted):
+    # Large ids: Python shares the objects of small ints (up to 256) anyway.
+    ids, wanted = [v + 10**6 for v in ids], [v + 10**6 for v in wanted]
+    current = catalogue(ids, [True] * len(ids))
+    wanted_array = np.asarray(wanted, dtype=np.int64)
+    listed = current.id_list(wanted_array)
+    assert listed == wanted and all(type(value) is int for value in listed)
+    assert current.id_list(wanted_array, current.rows(wanted_array)) == wanted
+    own = {value: value for value in current.id_objects}  # the catalogue's int objects
+    assert all(value is own[value] for value in listed if value in own)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import click
 from flask import current_app
@@ -35,24 +34,20 @@ def seed_option(function):
     )(function)
 
 
-@contextmanager
-def training_turn() -> Iterator[None]:
+def training_turn() -> AbstractContextManager[None]:
     """Hold the update lease: a CLI training and a `/update` must not train at the same time."""
     from recommender import leases
     from recommender.services.update import UPDATE_LEASE, UPDATE_LEASE_TTL_S
 
-    holder = f"cli:{socket.gethostname()}:{os.getpid()}"
-    if not leases.acquire(UPDATE_LEASE, holder, UPDATE_LEASE_TTL_S):
+    def busy(training: str | None) -> SystemExit:
         click.echo(
-            f"Error: an update is training ({leases.holder_of(UPDATE_LEASE)}); "
-            "run this again when it has finished.",
+            f"Error: an update is training ({training}); run this again when it has finished.",
             err=True,
         )
-        raise SystemExit(FAILED)
-    try:
-        yield
-    finally:
-        leases.release(UPDATE_LEASE, holder)
+        return SystemExit(FAILED)
+
+    holder = f"cli:{socket.gethostname()}:{os.getpid()}"
+    return leases.held(UPDATE_LEASE, holder, UPDATE_LEASE_TTL_S, busy=busy)
 
 
 def report(outcome: PipelineOutcome) -> bool:

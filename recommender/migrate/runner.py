@@ -27,8 +27,8 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,14 +202,8 @@ class Runner:
         return report
 
     # --- changes ---------------------------------------------------------------------------
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        if not leases.acquire(LOCK_NAME, self.holder, LOCK_TTL_S):
-            raise MigrationLockedError(leases.holder_of(LOCK_NAME))
-        try:
-            yield
-        finally:
-            leases.release(LOCK_NAME, self.holder)
+    def locked(self) -> AbstractContextManager[None]:
+        return leases.held(LOCK_NAME, self.holder, LOCK_TTL_S, busy=MigrationLockedError)
 
     def _checked(self) -> tuple[dict[str, MigrationFile], dict[str, Record]]:
         self.scan()

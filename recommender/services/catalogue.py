@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
@@ -42,6 +42,10 @@ def int64_ids(values: Iterable | None) -> np.ndarray:
     except (OverflowError, TypeError, ValueError):
         kept = [int(v) for v in values if INT64.min <= v <= INT64.max]
         return np.asarray(kept, dtype=np.int64)
+
+
+# (catalogue row of each id, whether the id exists): see `Catalogue.rows`
+LookedUp = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -87,25 +91,49 @@ class Catalogue:
     users: Mapping[int, np.ndarray]  # user id -> accessed services
     aai_uids: Mapping[str, int]
     index: IdIndex  # over `ids`: row r + 1 for ids[r], UNKNOWN for no such service
+    # `ids` as Python int objects (see `id_list`)
+    id_objects: np.ndarray = field(init=False, repr=False, compare=False)
 
-    def rows(self, service_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id_objects", np.array(self.ids.tolist(), dtype=object))
+
+    def rows(self, service_ids: np.ndarray) -> LookedUp:
         """(row of each id, whether the id exists); rows of missing ids are meaningless."""
         rows = self.index.rows(service_ids)
         return np.maximum(rows - 1, 0), rows != UNKNOWN
 
-    def eligible(self, candidates: np.ndarray, exclude: np.ndarray = EMPTY_IDS) -> np.ndarray:
+    def id_list(self, service_ids: np.ndarray, looked_up: LookedUp | None = None) -> list[int]:
+        """`service_ids` as a list of Python ints made of the catalogue's own int objects (new
+        ones only for ids it does not hold). A stored or queued document (a served
+        recommendation keeps its 1,000 candidates) then holds 8-byte references instead of a
+        new 32-byte int each, and the request's own ints are freed when it ends.
+        `looked_up`: `rows(service_ids)`, when the caller has it already."""
+        if not len(self.ids):
+            return service_ids.tolist()
+        rows, found = looked_up or self.rows(service_ids)
+        shared = self.id_objects[rows]
+        if not found.all():
+            shared[~found] = service_ids[~found].tolist()
+        return shared.tolist()
+
+    def eligible(
+        self,
+        candidates: np.ndarray,
+        exclude: np.ndarray = EMPTY_IDS,
+        looked_up: LookedUp | None = None,
+    ) -> np.ndarray:
         """Recommendable candidates (all recommendable services when none are given), in the
-        client's order, without duplicates and without `exclude`.
+        client's order, without duplicates and without `exclude`. `looked_up`: as in `id_list`.
 
         Worked on catalogue rows: a few gathers and one pass over a per-service mask, instead
         of the sorts that set operations on ids need."""
         if len(candidates) == 0:
             ids = self.recommendable_ids
             return ids[~np.isin(ids, exclude)] if len(exclude) else ids
-        rows, keep = self.rows(candidates)
         if not len(self.ids):
             return EMPTY_IDS
-        keep &= self.recommendable[rows]
+        rows, found = looked_up or self.rows(candidates)
+        keep = found & self.recommendable[rows]
         if len(exclude):
             excluded_rows, found = self.rows(exclude)
             banned = np.zeros(len(self.ids), dtype=bool)

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 
 from recommender.extensions import get_db
 from recommender.models.activity import Recommendation, UserAction
+from recommender.panels import PANEL_ROOT_SPELLINGS
 
 logger = logging.getLogger(__name__)
-PANEL_ROOT_TYPES = ("recommendation_panel", "recommendation-panel")
 VISIT_BATCH = 10_000  # visit ids per `$in` query (keeps each query far below 16 MB)
 
 Evaluator = Callable[[Sequence[int]], dict]
@@ -73,7 +73,7 @@ def panel_hitrate(engine: str | None = None, panel: str | None = None) -> Hitrat
         )
         for row in rows:
             root = row["source"].get("root") or {}
-            if root.get("type") in PANEL_ROOT_TYPES:
+            if root.get("type") in PANEL_ROOT_SPELLINGS:
                 panel_clicks += 1
             else:
                 other_clicks += 1

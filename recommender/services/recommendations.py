@@ -31,13 +31,12 @@ from recommender.engines import registry
 from recommender.engines.base.engine import EngineResult, RecommendationContext
 from recommender.metrics import ENGINE_LATENCY, RECOMMENDATIONS_SERVED
 from recommender.models.activity import Recommendation
+from recommender.panels import PANEL_ALIASES, PANEL_K
 from recommender.services.bookkeeping import writer
-from recommender.services.catalogue import EMPTY_IDS, Catalogue, catalogue, int64_ids
+from recommender.services.catalogue import EMPTY_IDS, catalogue, int64_ids
 from recommender.services.timestamps import parse_client_timestamp
 
 logger = logging.getLogger(__name__)
-PANEL_K = {"v1": 3, "v2": 2}
-PANEL_ALIASES = {"": "v1", "service": "v1"}
 SEARCH_ID_LISTS = (
     "categories",
     "providers",
@@ -200,23 +199,15 @@ def book(
     )
 
 
-def completed_candidates(
-    request: RecommendationRequest, sent: np.ndarray, current: Catalogue
-) -> list[int]:
-    """The candidates as sent (ids beyond 64 bits left out), or every recommendable service."""
-    if not len(sent):
-        return current.recommendable_ids.tolist()
-    return request.candidates if len(sent) == len(request.candidates) else sent.tolist()
-
-
 def recommend(body: bytes | str) -> dict:
     """The response to a raw request body ("Recommendation context"); PayloadError if bad."""
     request = parse(body)
     current = catalogue()
     user = current.user(request.user_id, request.aai_uid)
     sent = int64_ids(request.candidates)
+    looked_up = current.rows(sent)
     context = RecommendationContext(
-        candidates=current.eligible(sent, user.accessed_services if user else EMPTY_IDS),
+        candidates=current.eligible(sent, user.accessed_services if user else EMPTY_IDS, looked_up),
         panel_id=request.panel,
         user_id=user.id if user else None,
         search_data=request.search_data.model_dump(),
@@ -225,6 +216,8 @@ def recommend(body: bytes | str) -> dict:
         timestamp=request.timestamp,
     )
     engine, result = run_engines(request, context)
+    if len(result.services) > request.k:  # a ranking: kept as the catalogue's ints (id_list)
+        result.services = current.id_list(np.asarray(result.services, dtype=np.int64))
     RECOMMENDATIONS_SERVED.labels(engine, request.panel).inc()
     response = {
         "panel_id": request.panel,
@@ -235,7 +228,12 @@ def recommend(body: bytes | str) -> dict:
         "engine_version": engine,
     }
     if result.services:
-        completed = completed_candidates(request, sent, current)
+        # The candidates as sent (ids beyond 64 bits left out), or every recommendable service.
+        completed = (
+            current.id_list(sent, looked_up)
+            if len(sent)
+            else current.id_list(current.recommendable_ids)
+        )
         book(request, context.user_id, completed, engine, result)
         if request.client_id == "marketplace":
             app = current_app._get_current_object()

@@ -30,11 +30,9 @@ from recommender.models.activity import (
     action_fingerprint,
 )
 from recommender.models.marketplace import User
+from recommender.panels import PANEL_ROOT, PANEL_ROOT_SPELLINGS
 from recommender.services.timestamps import parse_client_timestamp
 
-PANEL_ROOT = "recommendation_panel"
-# The Marketplace writes `recommendation-panel`, older code `recommendation_panel`.
-PANEL_ROOT_SPELLINGS = frozenset({"recommendation-panel", PANEL_ROOT})
 CLIENT_IDS = ("marketplace", "search_service", "user_dashboard", "undefined")
 DUPLICATE_KEY = 11000
 

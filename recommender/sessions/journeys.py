@@ -20,11 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from recommender.panels import PANEL_K, PANEL_ROOT_SPELLINGS
 from recommender.services.user_actions import validate_user_action
 from recommender.sessions.rewards import LIST_PAGE, ORDER, abstract_page, symbol
 
-PANEL_ROOTS = frozenset({"recommendation_panel", "recommendation-panel"})
-PANELS = frozenset({"v1", "v2"})
 UserKey = tuple[str, Any]  # ("user", id) or ("anonymous", unique_id)
 
 # Projections of what the journeys need, for the callers' single reads.
@@ -71,7 +70,7 @@ class ActionRecord:
 
     @property
     def panel_root(self) -> bool:
-        return self.root_type in PANEL_ROOTS and self.root_service is not None
+        return self.root_type in PANEL_ROOT_SPELLINGS and self.root_service is not None
 
     @classmethod
     def from_doc(cls, doc: Mapping) -> ActionRecord:
@@ -242,4 +241,4 @@ class Journeys:
 
 def _other_panel(action_panel: str | None, rec_panel: str | None) -> bool:
     """True when both name a known panel and they differ (a click in the page's other panel)."""
-    return action_panel in PANELS and rec_panel in PANELS and action_panel != rec_panel
+    return action_panel in PANEL_K and rec_panel in PANEL_K and action_panel != rec_panel

@@ -173,6 +173,10 @@ def drop_orphans(recs: Sequence[RecRecord]) -> int:
 class RegenerationBusyError(RuntimeError):
     """Another process is regenerating the SARS right now."""
 
+    @classmethod
+    def running_in(cls, holder: str | None) -> RegenerationBusyError:
+        return cls(f"SARS regeneration is running in {holder}")
+
 
 def regenerate_sarses(full: bool = False) -> dict[str, int]:
     """Bring the stored SARS up to date with the traffic (see the module doc).
@@ -183,12 +187,8 @@ def regenerate_sarses(full: bool = False) -> dict[str, int]:
     RegenerationBusyError while another holds it.
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
-    if not leases.acquire(LEASE, holder, LEASE_TTL_S):
-        raise RegenerationBusyError(f"SARS regeneration is running in {leases.holder_of(LEASE)}")
-    try:
+    with leases.held(LEASE, holder, LEASE_TTL_S, busy=RegenerationBusyError.running_in):
         return _regenerate(full)
-    finally:
-        leases.release(LEASE, holder)
 
 
 def _regenerate(full: bool) -> dict[str, int]:

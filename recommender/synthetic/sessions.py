@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES
+from recommender.panels import PANEL_K
 from recommender.synthetic.sampling import slug, uuids
 
 STREAM = 7  # sessions draw from their own stream: same seed, independent of the catalogue's
 DEFAULT_START = dt.datetime(2024, 1, 1)
 SPAN = dt.timedelta(days=30)
 ANONYMOUS_SHARE = 0.2
-PANELS = {"v1": 3, "v2": 2}
 ENGINES = (("RL", 0.6), ("NCF", 0.3), ("Random", 0.1))
 ANONYMOUS_ENGINES = (("Popularity", 0.8), ("Random", 0.2))
 CLICK = (0.05, 0.35)  # click probability of a shown service: (not matching, matching)
@@ -173,7 +173,7 @@ class _Sessions:
         if self.users and rng.random() >= ANONYMOUS_SHARE:
             user = self.users[int(rng.integers(len(self.users)))]
         panel = "v1" if rng.random() < 0.75 else "v2"
-        k = PANELS[panel]
+        k = PANEL_K[panel]
         excluded = set(user["accessed_services"]) if user else set()
         rows, search = self._candidates(self._search(user), excluded, k)
         if len(rows) < k:

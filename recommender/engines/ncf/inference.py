@@ -92,14 +92,18 @@ class NCFComponent:
         return torch.sigmoid(logits).numpy(), bool(user_rows[0] != UNKNOWN), service_rows != UNKNOWN
 
     def _parts_of(self, candidates: np.ndarray) -> ServiceParts:
-        """The precomputed parts of `candidates`; when some are newer than the embeddings (their
-        content is encoded on demand), the content parts of all of them are computed now."""
-        table = self.embeddings.services
+        """The precomputed parts of `candidates`; those of candidates newer than the embeddings
+        (their content is encoded on demand) are computed now."""
         rows = self.embedded.rows(candidates)
-        if (rows != UNKNOWN).all():
-            return self.parts.take(torch.from_numpy(rows - 1))
-        content_first, match = self.network.content_parts(torch.from_numpy(table.rows(candidates)))
-        return ServiceParts(self.parts.mlp_first, content_first, match)
+        new = rows == UNKNOWN
+        parts = self.parts.take(torch.from_numpy(np.maximum(rows - 1, 0)))
+        if new.any():
+            content = self.embeddings.services.rows(candidates[new])
+            new_rows = torch.from_numpy(new)
+            parts.content_first[new_rows], parts.match[new_rows] = self.network.content_parts(
+                torch.from_numpy(content)
+            )
+        return parts
 
     @torch.inference_mode()
     def _mean_history(self, rows: torch.Tensor) -> torch.Tensor:

@@ -40,9 +40,10 @@ class NCFShape:
 
 
 def after_first(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """`layers` applied to `x` from the second layer on (slicing a Sequential builds a new one)."""
+    """`layers` applied to `x` from the second layer on (slicing a Sequential builds a new one).
+    Inference only: the ReLUs work in place on `x` and on what the linear layers return."""
     for layer in islice(layers, 1, None):
-        x = layer(x)
+        x = x.relu_() if isinstance(layer, nn.ReLU) else layer(x)
     return x
 
 
@@ -127,17 +128,23 @@ class NCFModel(nn.Module):
     ) -> torch.Tensor:
         """`forward` for one user (row [1], content [1, d], history [1, mf_dim]) over many
         services: `services` are id-table rows and `parts` holds each service's content part
-        (`service_parts` of their content rows). Same logits, a fifth of the arithmetic: the
-        first layers' service halves are gathered, not multiplied again per request."""
-        mlp_first, content_first = self.mlp[0], self.content[0]
-        mlp_dim, width = self.shape.mlp_dim, self.shape.user_content
-        mlp_user = self.mlp_user(user) @ mlp_first.weight[:, :mlp_dim].T + mlp_first.bias
-        deep = after_first(self.mlp, parts.mlp_first.index_select(0, services) + mlp_user)
+        (`service_parts` of their content rows). Same logits, a fraction of the arithmetic:
+        the first layers' service halves are gathered, not multiplied again per request, and
+        the head's two product inputs (GMF, content match) are folded into its weights, so each
+        is one matrix-vector product instead of a [services, width] product and a concat."""
+        shape, mlp_first, content_first = self.shape, self.mlp[0], self.content[0]
+        mlp_user = self.mlp_user(user) @ mlp_first.weight[:, : shape.mlp_dim].T + mlp_first.bias
+        deep = after_first(self.mlp, parts.mlp_first.index_select(0, services).add_(mlp_user))
+        width = shape.user_content
         content_user = user_content @ content_first.weight[:, :width].T + content_first.bias
         content = after_first(self.content, parts.content_first + content_user)
-        match = self.content_user(user_content) * parts.match
-        gmf = (self.gmf_user(user) + history) * self.gmf_service(services)
-        return self.head(torch.cat([gmf, deep, content, match], dim=1)).squeeze(1)
+        w_gmf, w_deep, w_content, w_match = self.head.weight[0].split(
+            [shape.mf_dim, shape.mlp_layers[-1], shape.content_layers[-1], shape.content_layers[-1]]
+        )
+        # head(cat[a * b, ...]) = b @ (w * a) + ...: the user side scales the head's weights.
+        gmf = self.gmf_service(services) @ (w_gmf * (self.gmf_user(user) + history)[0])
+        match = parts.match @ (w_match * self.content_user(user_content)[0])
+        return deep @ w_deep + content @ w_content + gmf + match + self.head.bias
 
     def forward(
         self,

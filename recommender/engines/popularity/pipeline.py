@@ -20,11 +20,11 @@ from recommender.extensions import get_db
 from recommender.models.activity import UserAction
 from recommender.models.marketplace import User
 from recommender.models.ops import PipelineMetadata, StepMetadata, utcnow
+from recommender.panels import PANEL_ROOT_SPELLINGS
 
 logger = logging.getLogger(__name__)
 MODEL_NAME = "popularity"
 PIPELINE = "Popularity"
-PANEL_ROOTS = ("recommendation_panel", "recommendation-panel")
 
 
 def ordered_services() -> np.ndarray:
@@ -36,7 +36,10 @@ def ordered_services() -> np.ndarray:
 
 def panel_clicks() -> np.ndarray:
     actions = get_db()[UserAction._get_collection_name()].find(
-        {"source.root.type": {"$in": list(PANEL_ROOTS)}, "source.root.service": {"$ne": None}},
+        {
+            "source.root.type": {"$in": sorted(PANEL_ROOT_SPELLINGS)},
+            "source.root.service": {"$ne": None},
+        },
         {"source.root.service": 1, "_id": 0},
     )
     return np.fromiter((doc["source"]["root"]["service"] for doc in actions), dtype=np.int64)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
 
 LONG = "This service was picked at random among the services that match your search."
@@ -40,7 +38,8 @@ class RandomRanking(Engine):
 
     @staticmethod
     def _shuffled(context: RecommendationContext, k: int) -> EngineResult:
-        n = len(context.candidates)
-        order = context.rng().permutation(context.candidates)[:k]
-        scores = np.full(len(order), round(1.0 / n, 3))
-        return EngineResult.build(order, scores, RANKING_LONG, RANKING_SHORT)
+        order = context.rng().permutation(context.candidates)[:k].tolist()
+        n = len(order)
+        # One float object for every score: a stored ranking does not keep ~1,000 copies.
+        score = round(1.0 / len(context.candidates), 3)
+        return EngineResult(order, [score] * n, [RANKING_LONG] * n, [RANKING_SHORT] * n)

@@ -24,10 +24,10 @@ from recommender.engines.rl.data import SarsSet, ServiceSpace, UserSpace, right_
 from recommender.engines.rl.networks import Actor
 from recommender.engines.rl.selection import choose
 from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features, sampled_rewards
+from recommender.panels import PANEL_OF_K
 
 CHUNK = 256
 DRAWS = 16
-PANEL_OF_K = {3: "v1", 2: "v2"}
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,10 @@ from recommender.extensions import get_db
 from recommender.models.activity import Recommendation
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 from recommender.models.sars import Sars
+from recommender.panels import PANEL_OF_K
 from recommender.sessions import regenerate_sarses
 
 MODEL_NAME = "rl"
-PANELS = {3: "v1", 2: "v2"}
 USER_FIELDS = ("categories", "scientific_domains", "accessed_services")
 SERVICE_FIELDS = ("name", "status", "categories", "scientific_domains")
 SARS_FIELDS = {
@@ -190,7 +190,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             raise DataValidationError(
                 f"none of the {len(raw.sars)} {raw.source} SARS has a clicked or ordered service"
             )
-        for k, panel in PANELS.items():
+        for k, panel in PANEL_OF_K.items():
             n = len(raw.sars.with_k(k))
             if n * (1 - self.config.held_out) < self.config.min_transitions:
                 raise DataValidationError(
@@ -231,12 +231,14 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             services=services,
             users=users,
             matrices=matrices,
-            train={k: transitions(train, k, cfg.history_len, services, users.rows) for k in PANELS},
+            train={
+                k: transitions(train, k, cfg.history_len, services, users.rows) for k in PANEL_OF_K
+            },
             held_out={
                 k: Sessions.build(
                     test, k, cfg.history_len, services, users, recommendable, user_accessed
                 )
-                for k in PANELS
+                for k in PANEL_OF_K
             },
             scorer=scorer,
             popularity_ids=service_ids,
@@ -247,8 +249,8 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         ctx.details.update(
             train_sarses=len(train),
             held_out_sarses=len(test),
-            transitions={PANELS[k]: len(t) for k, t in data.train.items()},
-            held_out_sessions={PANELS[k]: len(s) for k, s in data.held_out.items()},
+            transitions={PANEL_OF_K[k]: len(t) for k, t in data.train.items()},
+            held_out_sessions={PANEL_OF_K[k]: len(s) for k, s in data.held_out.items()},
             services=len(service_ids),
         )
         return data
@@ -273,7 +275,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
 
     def train(self, data: Prepared, ctx: RunContext) -> Trained:
         results = {}
-        for k, panel in PANELS.items():
+        for k, panel in PANEL_OF_K.items():
             shape = Shape(
                 k=k,
                 user_dim=data.users.matrix.shape[1],
@@ -314,7 +316,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             "source": data.source,
             "embeddings_version": data.embeddings_version,
         }
-        for k, panel in PANELS.items():
+        for k, panel in PANEL_OF_K.items():
             sessions = data.held_out[k]
             choosers = {
                 "rl": rl_chooser(model.fits[k].actor, sessions, data.services, data.users, k),
@@ -332,7 +334,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
 
     def validate_model(self, model, metrics: dict, ctx: RunContext) -> None:
         reasons = []
-        for panel in PANELS.values():
+        for panel in PANEL_OF_K.values():
             m = metrics[panel]
             rl, random, popular = (m[e]["reward"] for e in ("rl", "random", "popularity"))
             if m["sessions"] == 0:
@@ -348,14 +350,16 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         return Artifact(
             MODEL_NAME,
             {
-                "actors": {PANELS[k]: fit.actor.state_dict() for k, fit in model.fits.items()},
+                "actors": {PANEL_OF_K[k]: fit.actor.state_dict() for k, fit in model.fits.items()},
                 "popularity": {
                     "ids": torch.from_numpy(model.popularity_ids),
                     "values": torch.from_numpy(model.popularity),
                 },
             },
             config={
-                "shapes": {PANELS[k]: fit.actor.shape.as_dict() for k, fit in model.fits.items()},
+                "shapes": {
+                    PANEL_OF_K[k]: fit.actor.shape.as_dict() for k, fit in model.fits.items()
+                },
                 "embeddings_version": model.embeddings_version,
                 "history_len": self.config.history_len,
                 "source": model.source,
