@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recommender.engines.base import model_store
-from recommender.engines.base.engine import RecommendationContext, top
+from recommender.engines.base.engine import RecommendationContext, pick, top
 from recommender.engines.popularity.engine import Popularity
 from recommender.engines.popularity.pipeline import MODEL_NAME, train
 from tests.api.helpers import load, panel_click
@@ -135,3 +135,11 @@ def test_top_k_equals_a_full_sort_even_with_ties(k):
     scores = rng.integers(0, 4, 50).astype(float)  # many ties
     expected = np.lexsort((ids, -scores))[:k]
     assert top(ids, scores, k).tolist() == expected.tolist()
+
+
+def test_pick_gives_one_of_two_shared_texts_per_element():
+    yes, no = "".join(["in ", "context"]), "".join(["plain"])  # built: not interned literals
+    texts = pick(np.array([True, False, True, True]), yes, no)
+    assert texts == [yes, no, yes, yes]
+    assert all(text is yes for text in texts[2:]) and texts[1] is no
+    assert pick(np.array([], dtype=bool), yes, no) == []

@@ -58,6 +58,12 @@ class EngineResult:
         return cls(services, scores, [long] * n, [short] * n)
 
 
+def pick(condition: np.ndarray, if_true: str, if_false: str) -> list[str]:
+    """Per element of `condition`, one of two texts: a list that shares the two string objects
+    (a ranking's ~1,000 explanations are two objects, not ~1,000 new strings)."""
+    return np.array([if_false, if_true], dtype=object)[condition.astype(np.intp)].tolist()
+
+
 def top(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the `k` best scores, best first, ties broken by id (stable answers).
     Only the scores that can make the top `k` are sorted."""

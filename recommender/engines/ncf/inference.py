@@ -25,6 +25,7 @@ from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
     TrainedEngine,
+    pick,
     top,
 )
 from recommender.engines.base.id_index import UNKNOWN, IdIndex
@@ -196,9 +197,8 @@ def offline_metrics(ks: Sequence[int] = DEFAULT_KS, seed: int | None = None) -> 
 def explanations(user_known: bool, service_known: np.ndarray) -> tuple[list[str], list[str]]:
     if not user_known:
         return [LONG_NEW_USER] * len(service_known), [SHORT_NEW_USER] * len(service_known)
-    long = np.where(service_known, LONG_KNOWN, LONG_NEW_SERVICE)
-    short = np.where(service_known, SHORT_KNOWN, SHORT_NEW_SERVICE)
-    return long.tolist(), short.tolist()
+    long = pick(service_known, LONG_KNOWN, LONG_NEW_SERVICE)
+    return long, pick(service_known, SHORT_KNOWN, SHORT_NEW_SERVICE)
 
 
 class NCF(TrainedEngine):

@@ -15,6 +15,7 @@ from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
     TrainedEngine,
+    pick,
     top,
 )
 from recommender.engines.base.model_cache import model_cache
@@ -79,6 +80,6 @@ class Popularity(TrainedEngine):
         return EngineResult(
             ids[order].tolist(),
             scores[order].tolist(),
-            np.where(in_context, LONG_IN_CONTEXT, LONG).tolist(),
-            np.where(in_context, SHORT_IN_CONTEXT, SHORT).tolist(),
+            pick(in_context, LONG_IN_CONTEXT, LONG),
+            pick(in_context, SHORT_IN_CONTEXT, SHORT),
         )

@@ -21,6 +21,7 @@ from recommender import stamps
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base import model_store
 from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
+from recommender.engines.base.id_index import UNKNOWN, IdIndex
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import NoModelError, StoredModel
 from recommender.engines.rl.data import service_features
@@ -47,7 +48,7 @@ class RLComponent:
     actors: dict[int, Actor]  # by K
     history_len: int
     embeddings: emb.Embeddings  # the version the actors were trained in
-    ids: np.ndarray  # catalogue service ids, sorted
+    index: IdIndex  # catalogue service ids (sorted) -> row + 1 in `features`
     features: np.ndarray  # [len(ids), D]
     popularity_ids: np.ndarray
     popularity: np.ndarray
@@ -57,8 +58,9 @@ class RLComponent:
 
     def service_rows(self, ids: np.ndarray) -> np.ndarray:
         """Feature rows of `ids` [n, D]; services not in the cached matrix are encoded."""
-        pos, found = _lookup(self.ids, ids)
-        rows = self.features[pos]
+        index = self.index.rows(ids)
+        found = index != UNKNOWN
+        rows = self.features[np.maximum(index - 1, 0)]
         if not found.all():
             rows = rows.copy()
             rows[~found] = self.encode(ids[~found])
@@ -116,7 +118,7 @@ def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray
         actors=actors,
         history_len=int(stored.config["history_len"]),
         embeddings=embeddings,
-        ids=services,
+        index=IdIndex(services),
         features=encode(services, embeddings, popularity_ids, popularity),
         popularity_ids=popularity_ids,
         popularity=popularity,

@@ -20,11 +20,11 @@ def choose(
     or [B, S, D]; allowed: bool [B, S]. Returns (columns [B, k] into S, -1 where fewer than
     `k` are allowed; scores [B, k] in [0, 1], the cosine mapped to (1 + cos) / 2, 0 for -1).
     """
-    if features.ndim == 2:
-        cosine = np.einsum("bkd,sd->bks", weights, features, optimize=True)
-    else:
-        cosine = np.einsum("bkd,bsd->bks", weights, features, optimize=True)
-    batch, heads = cosine.shape[0], cosine.shape[1]
+    batch, heads, width = weights.shape
+    if features.ndim == 2:  # one [S, D] x [D, B * K] product: the shape BLAS is fastest at
+        cosine = (features @ weights.reshape(-1, width).T).T.reshape(batch, heads, len(features))
+    else:  # [B, S, D] x [B, D, K], then [B, K, S]
+        cosine = np.swapaxes(features @ np.swapaxes(weights, 1, 2), 1, 2)
     taken = ~allowed.copy()
     columns = np.full((batch, k), -1, dtype=np.int64)
     scores = np.zeros((batch, k), dtype=np.float32)
