@@ -151,10 +151,23 @@ def workers_cpu_seconds(master: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def settle(master: int, quiet_s: float = 0.5, timeout_s: float = 60.0) -> None:
+    """Wait until the workers are idle: the bookkeeping writer may still be storing what a run
+    queued, and the next measurement must not pay for it."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        before = workers_cpu_seconds(master)
+        time.sleep(quiet_s)
+        if workers_cpu_seconds(master) - before < 0.05 * quiet_s:
+            return
+
+
 def throughput(
     port: int, bodies: list[bytes | None], clients: int, seconds: float, master: int
 ) -> tuple[float, float]:
-    """(requests per second, server CPU milliseconds per request) with `clients` clients."""
+    """(requests per second, server CPU milliseconds per request) with `clients` clients; the
+    CPU includes storing what the run queued (read once the workers are idle again)."""
+    settle(master)
     cpu = workers_cpu_seconds(master)
     counts = multiprocessing.get_context("fork").Queue()
     until = time.time() + seconds
@@ -169,6 +182,7 @@ def throughput(
     total = sum(counts.get() for _ in workers)
     for worker in workers:
         worker.join()
+    settle(master)
     return total / seconds, 1000 * (workers_cpu_seconds(master) - cpu) / total
 
 
@@ -228,6 +242,7 @@ def start_server(args) -> subprocess.Popen:
 
 
 def measure(args, master: int, name: str, bodies: list[bytes | None]) -> dict:
+    settle(master)
     timings = latencies(args.port, bodies, args.requests) * 1000
     rps, cpu_ms = throughput(args.port, bodies, args.clients, args.seconds, master)
     return {
