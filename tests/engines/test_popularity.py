@@ -11,6 +11,7 @@ from recommender.engines.base import model_store
 from recommender.engines.base.engine import RecommendationContext, pick, top
 from recommender.engines.popularity.engine import Popularity
 from recommender.engines.popularity.pipeline import MODEL_NAME, train
+from recommender.models.ops import ModelVersion, PipelineMetadata
 from tests.api.helpers import load, panel_click
 from tests.marketplace_dump import marketplace_dump, service
 
@@ -68,13 +69,19 @@ def test_training_counts_orders_and_panel_clicks_of_both_spellings(catalogue):
         )
     )
     assert counts == {1: (3, 0), 2: (2, 0), 3: (1, 0), 4: (0, 2), 6: (1, 0)}
+    # Recorded like every pipeline's run: each step, its details, the version it promoted.
+    run = PipelineMetadata.objects(pipeline="Popularity").get()
+    assert (run.status, run.model_version) == ("promoted", outcome.model_version)
+    assert {step.status for step in run.steps} == {"completed"}
+    assert run.steps[1].details == {"orders": 7, "panel_clicks": 2}
 
 
 def test_nothing_to_count_is_rejected_and_not_served(app):
     load({**marketplace_dump(), "users": [], "projects": []})
     outcome = train()
-    assert outcome.status == "rejected"
+    assert (outcome.status, outcome.reason) == ("rejected", "no orders or panel clicks to count")
     assert model_store.live_version(MODEL_NAME) is None
+    assert ModelVersion.objects(name=MODEL_NAME).count() == 0  # rejected before writing one
     assert Popularity().is_ready() == (False, "Missing model in db")
 
 

@@ -1,30 +1,35 @@
-"""Training of Popularity: count orders and panel clicks per service, store them as tensors.
+"""Training of Popularity on the shared pipeline framework: count orders and panel clicks per
+service, store them as tensors.
 
 Orders are the users' `accessed_services`; clicks are stored user actions whose root is a
 recommendation panel (both spellings). Each collection is read once, projected. Nothing is
-random here; `seed` is accepted for the chain's uniform signature.
+random here; the seed is recorded like every pipeline's. With nothing to count the run is
+rejected before any model is written, and the previous version keeps serving.
 """
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 import numpy as np
 import torch
-from flask import current_app
 
-from recommender.engines.base import model_store
 from recommender.engines.base.outcome import PipelineOutcome
+from recommender.engines.base.pipeline import (
+    Artifact,
+    DataValidationError,
+    Pipeline,
+    RunContext,
+)
 from recommender.extensions import get_db
 from recommender.models.activity import UserAction
 from recommender.models.marketplace import User
-from recommender.models.ops import PipelineMetadata, StepMetadata, utcnow
 from recommender.panels import PANEL_ROOT_SPELLINGS
 
-logger = logging.getLogger(__name__)
 MODEL_NAME = "popularity"
-PIPELINE = "Popularity"
+Counts = dict[str, torch.Tensor]  # service_ids (sorted), orders, clicks
 
 
 def ordered_services() -> np.ndarray:
@@ -59,47 +64,40 @@ def count(orders: np.ndarray, clicks: np.ndarray) -> dict[str, torch.Tensor]:
     }
 
 
-def _step(name: str, started, details: dict) -> StepMetadata:
-    ended = utcnow()
-    return StepMetadata(
-        name=name,
-        status="completed",
-        start_time=started,
-        end_time=ended,
-        duration_s=(ended - started).total_seconds(),
-        details=details,
-    )
+@dataclass(frozen=True)
+class Events:
+    orders: np.ndarray  # one service id per order
+    clicks: np.ndarray  # one service id per panel click
+
+
+class PopularityPipeline(Pipeline[Events, Events, Counts]):
+    name = "Popularity"
+
+    def extract(self, ctx: RunContext) -> Events:
+        return Events(ordered_services(), panel_clicks())
+
+    def validate_data(self, raw: Events, ctx: RunContext) -> None:
+        ctx.details.update(orders=len(raw.orders), panel_clicks=len(raw.clicks))
+        if len(raw.orders) + len(raw.clicks) == 0:
+            raise DataValidationError("no orders or panel clicks to count")
+
+    def prepare(self, raw: Events, ctx: RunContext) -> Events:
+        return raw
+
+    def train(self, data: Events, ctx: RunContext) -> Counts:
+        return count(data.orders, data.clicks)
+
+    def evaluate(self, model: Counts, data: Events, ctx: RunContext) -> dict[str, Any]:
+        return {
+            "orders": len(data.orders),
+            "panel_clicks": len(data.clicks),
+            "services": len(model["service_ids"]),
+        }
+
+    def package(self, model: Counts, metrics: dict[str, Any], ctx: RunContext) -> Artifact:
+        return Artifact(MODEL_NAME, model)
 
 
 def train(seed: int = 42, progress: bool = False) -> PipelineOutcome:
-    """Count, store as a candidate, promote when there is anything to count."""
-    metadata = PipelineMetadata(pipeline=PIPELINE, seed=seed).save()
-    started = utcnow()
-    orders, clicks = ordered_services(), panel_clicks()
-    tensors = count(orders, clicks)
-    metrics = {
-        "orders": len(orders),
-        "panel_clicks": len(clicks),
-        "services": len(tensors["service_ids"]),
-    }
-    metadata.steps.append(_step("count", started, metrics))
-    model = model_store.save_candidate(
-        MODEL_NAME, tensors, metrics=metrics, pipeline_metadata=metadata
-    )
-    if len(orders) + len(clicks) == 0:
-        reason = "no orders or panel clicks to count"
-        model_store.reject(model, reason)
-        status = "rejected"
-    else:
-        reason = None
-        model_store.promote(model, keep=current_app.config["MODEL_VERSIONS_KEPT"])
-        status = "promoted"
-    metadata.update(
-        set__status=status,
-        set__reason=reason,
-        set__model_version=model.version,
-        set__end_time=utcnow(),
-        set__steps=metadata.steps,
-    )
-    logger.info("Popularity v%s %s: %s", model.version, status, metrics)
-    return PipelineOutcome("popularity", status, reason, model.version, metrics)
+    """Count, store as a candidate, promote (see the module doc)."""
+    return PopularityPipeline().run(seed, progress)
