@@ -30,6 +30,15 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
+def post_fork(server, worker):
+    """Each worker's request threads share the interpreter with the bookkeeping writer, whose
+    batch inserts hold the GIL; a request waiting for it waits up to the switch interval each
+    time (5 ms by default), which set the p99. 1 ms keeps that wait short."""
+    import sys
+
+    sys.setswitchinterval(0.001)
+
+
 def child_exit(server, worker):
     """With PROMETHEUS_MULTIPROC_DIR, drop a dead worker's live gauges from /metrics."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
