@@ -16,7 +16,7 @@ import numpy as np
 from flask import current_app
 
 from recommender import stamps
-from recommender.engines.base.id_index import UNKNOWN, IdIndex
+from recommender.engines.base.id_index import IdIndex
 from recommender.engines.base.model_cache import model_cache
 from recommender.extensions import get_db
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
@@ -99,8 +99,7 @@ class Catalogue:
 
     def rows(self, service_ids: np.ndarray) -> LookedUp:
         """(row of each id, whether the id exists); rows of missing ids are meaningless."""
-        rows = self.index.rows(service_ids)
-        return np.maximum(rows - 1, 0), rows != UNKNOWN
+        return self.index.positions(service_ids)
 
     def id_list(self, service_ids: np.ndarray, looked_up: LookedUp | None = None) -> list[int]:
         """`service_ids` as a list of Python ints made of the catalogue's own int objects (new

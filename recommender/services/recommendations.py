@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -216,8 +217,6 @@ def recommend(body: bytes | str) -> dict:
         timestamp=request.timestamp,
     )
     engine, result = run_engines(request, context)
-    if len(result.services) > request.k:  # a ranking: kept as the catalogue's ints (id_list)
-        result.services = current.id_list(np.asarray(result.services, dtype=np.int64))
     RECOMMENDATIONS_SERVED.labels(engine, request.panel).inc()
     response = {
         "panel_id": request.panel,
@@ -234,7 +233,9 @@ def recommend(body: bytes | str) -> dict:
             if len(sent)
             else current.id_list(current.recommendable_ids)
         )
-        book(request, context.user_id, completed, engine, result)
+        # Stored as the catalogue's own ints, like the candidates (a ranking holds ~900).
+        stored = replace(result, services=current.id_list(np.asarray(result.services)))
+        book(request, context.user_id, completed, engine, stored)
         if request.client_id == "marketplace":
             app = current_app._get_current_object()
             writer.call(app, _publish, body, request.panel, completed, response)

@@ -251,6 +251,17 @@ def test_large_and_negative_ids_are_looked_up_correctly(client, app, big_id):
     assert sorted(data["recommendations"]) == [1, 3, big_id]
 
 
+def test_a_ranking_is_stored_as_answered(client, dump):
+    candidates = [*sorted(recommendable_ids(dump), reverse=True), 2**40]  # one id unknown
+    data = ok(post(client, candidates=candidates, engine_version="RandomRanking"))
+    writer.flush()
+    stored = Recommendation._get_collection().find_one()
+    assert len(data["recommendations"]) > 3
+    assert stored["services"] == data["recommendations"]
+    assert stored["scores"] == data["scores"]
+    assert stored["candidates"] == candidates
+
+
 def test_each_recommendation_is_stored_with_its_context(client, dump, user):
     request = body(
         user_id=user["id"],

@@ -46,3 +46,9 @@ class IdIndex:
             return rows
         pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
         return np.where(self.ids[pos] == ids, pos + 1, UNKNOWN)
+
+    def positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(0-based position of each id in `self.ids`, whether it is there): for arrays aligned
+        with the ids rather than with an embedding table; positions of missing ids are 0."""
+        rows = self.rows(ids)
+        return np.maximum(rows - 1, 0), rows != UNKNOWN

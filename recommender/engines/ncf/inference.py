@@ -56,7 +56,7 @@ class NCFComponent:
     services: IdIndex
     embeddings: emb.Embeddings
     parts: ServiceParts  # of every service the embeddings table holds, in its order
-    embedded: IdIndex  # the embeddings table's service ids: row - 1 is the position in `parts`
+    embedded: IdIndex  # the embeddings table's service ids, in the order of `parts`
 
     def logits(
         self, user_ids: np.ndarray, service_ids: np.ndarray, history: torch.Tensor
@@ -95,9 +95,9 @@ class NCFComponent:
     def _parts_of(self, candidates: np.ndarray) -> ServiceParts:
         """The precomputed parts of `candidates`; those of candidates newer than the embeddings
         (their content is encoded on demand) are computed now."""
-        rows = self.embedded.rows(candidates)
-        new = rows == UNKNOWN
-        parts = self.parts.take(torch.from_numpy(np.maximum(rows - 1, 0)))
+        positions, embedded = self.embedded.positions(candidates)
+        new = ~embedded
+        parts = self.parts.take(torch.from_numpy(positions))
         if new.any():
             content = self.embeddings.services.rows(candidates[new])
             new_rows = torch.from_numpy(new)

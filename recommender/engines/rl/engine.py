@@ -21,7 +21,7 @@ from recommender import stamps
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base import model_store
 from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
-from recommender.engines.base.id_index import UNKNOWN, IdIndex
+from recommender.engines.base.id_index import IdIndex
 from recommender.engines.base.model_cache import model_cache
 from recommender.engines.base.model_store import NoModelError, StoredModel
 from recommender.engines.rl.data import service_features
@@ -58,9 +58,8 @@ class RLComponent:
 
     def service_rows(self, ids: np.ndarray) -> np.ndarray:
         """Feature rows of `ids` [n, D]; services not in the cached matrix are encoded."""
-        index = self.index.rows(ids)
-        found = index != UNKNOWN
-        rows = self.features[np.maximum(index - 1, 0)]
+        positions, found = self.index.positions(ids)
+        rows = self.features[positions]
         if not found.all():
             rows = rows.copy()
             rows[~found] = self.encode(ids[~found])
