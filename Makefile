@@ -26,5 +26,7 @@ services:
 test: setup services
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the layer and cycle contracts of pyproject.toml [tool.importlinter].
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache

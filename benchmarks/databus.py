@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("FLASK_ENV", "production")
 
 from recommender import create_app  # noqa: E402
+from recommender.broker import BusSettings, close, open_connection  # noqa: E402
 from recommender.databus import subscriber as subscriber_module  # noqa: E402
-from recommender.databus.connection import BusSettings, close, open_connection  # noqa: E402
 from recommender.databus.subscriber import SubscriberOptions, start_subscriber_thread  # noqa: E402
 from recommender.models.activity import UserAction  # noqa: E402
 from tests.user_actions.payloads import user_action  # noqa: E402

@@ -57,12 +57,15 @@ def measure(users: int, services: int, seed: int) -> dict:
     from recommender.dump.loader import load_catalogue
     from recommender.dump.references import drop_dangling_references
     from recommender.dump.schema import validate_dump
-    from recommender.engines import chain
     from recommender.synthetic import generate_marketplace
 
-    chain.TRAINING_CHAIN = []  # ingestion only: training has its own benchmark
+    # Ingestion only (training has its own benchmark): engines with no training stage.
     app = create_app(
-        "testing", MONGODB_HOST="mongomock", RS_API_TOKEN=None, CELERY_TASK_ALWAYS_EAGER=True
+        "testing",
+        MONGODB_HOST="mongomock",
+        RS_API_TOKEN=None,
+        CELERY_TASK_ALWAYS_EAGER=True,
+        ENGINES="Random,RandomRanking",
     )
     row: dict = {"users": users, "services": services}
     with app.app_context():

@@ -106,7 +106,7 @@ def candidate_matrix(held) -> np.ndarray:
 
 
 def metrics_of(scores: np.ndarray, items: np.ndarray, seed: int) -> dict:
-    from recommender.engines.metrics import score_metrics
+    from recommender.evaluation.metrics import score_metrics
 
     scores = np.where(items < 0, -np.inf, scores)
     return score_metrics(scores[:, 0], scores[:, 1:], rng=np.random.default_rng(seed))
@@ -134,9 +134,10 @@ def run(directory: Path, seed: int) -> dict:
     from recommender.dump.loader import load_catalogue
     from recommender.dump.references import drop_dangling_references
     from recommender.dump.schema import validate_dump
-    from recommender.engines import chain
     from recommender.engines.ncf import data as ncf_data
     from recommender.engines.ncf.inference import offline_metrics
+    from recommender.services.runtime import runtime
+    from recommender.services.update import train_stage
 
     result: dict = {"seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "stages": {}}
     started = time.perf_counter()
@@ -151,9 +152,8 @@ def run(directory: Path, seed: int) -> dict:
         result["load_s"] = time.perf_counter() - started
         outcomes = {}
         for name in STAGES:
-            train = chain.stage(name)
             started = time.perf_counter()
-            outcomes[name] = train(seed=seed, progress=False)
+            outcomes[name] = train_stage(name, seed, progress=False)
             seconds = time.perf_counter() - started
             result["stages"][name] = {"status": outcomes[name].status, "seconds": seconds}
             print(f"{name}: {outcomes[name].status} in {seconds:.1f} s", file=sys.stderr)
@@ -170,7 +170,7 @@ def run(directory: Path, seed: int) -> dict:
                 **ncf["ncf"]["test"],
                 "training_s": sum(result["stages"][s]["seconds"] for s in STAGES),
             },
-            "NCF (served)": offline_metrics(seed=seed),
+            "NCF (served)": offline_metrics(runtime().deps, seed=seed),
             "Popularity": ncf["popularity"]["test"],
             "Random": metrics_of(rng.random(items.shape), items, seed),
             f"ALS ({ALS['factors']} factors, {ALS['iterations']} it.)": {

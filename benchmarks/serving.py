@@ -39,8 +39,7 @@ def create_benchmark_app():
     from flask import jsonify
 
     from recommender import create_app
-    from recommender.engines import registry
-    from recommender.services.catalogue import catalogue
+    from recommender.services.runtime import runtime
     from recommender.services.seeding import seed_database
     from recommender.services.update import train_chain
 
@@ -51,8 +50,8 @@ def create_benchmark_app():
         print(seed_database(**settings["seed_database"]), flush=True)
         outcomes = train_chain(None, seed=settings["seed_database"]["seed"], progress=False)
         print("trained:", {o.pipeline: o.status for o in outcomes}, flush=True)
-        catalogue()  # warm: built once here, shared by every forked worker
-        for engine in registry.engines().values():
+        runtime().catalogue()  # warm: built once here, shared by every forked worker
+        for engine in runtime().engines.engines().values():
             engine.is_ready()
     use_diagnostic_bookkeeping(settings["bookkeeping"])
     return app
@@ -301,10 +300,10 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from recommender.engines.registry import engines
+    from recommender.settings import DEFAULT_ENGINES
     from recommender.synthetic.marketplace import generate_marketplace
 
-    names = args.engines or list(engines())
+    names = args.engines or list(DEFAULT_ENGINES)
     dump = generate_marketplace(users=args.users, services=args.services, seed=args.seed)
     started = time.time()
     server = start_server(args)

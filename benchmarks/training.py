@@ -57,7 +57,7 @@ class StoreTimer:
         self.seconds: dict[str, float] = defaultdict(float)
 
     def install(self) -> None:
-        from recommender.engines.base import model_store
+        from recommender.model_store import versions as model_store
 
         for function, label in (
             ("load", "model read (GridFS/mongomock)"),
@@ -84,11 +84,13 @@ class StoreTimer:
 def run_size(users: int, services: int, stages: list[str], seed: int, device: str) -> dict:
     os.environ["TRAINING_DEVICE"] = device
     from recommender import create_app
-    from recommender.engines import chain
     from recommender.engines.base.pipeline import STEPS
-    from recommender.extensions import get_db
+    from recommender.engines.spec import resolve
     from recommender.models.marketplace import Service, User
     from recommender.models.ops import PipelineMetadata
+    from recommender.services.runtime import runtime
+    from recommender.services.update import train_stage
+    from recommender.store import get_db
 
     app = create_app("testing", MONGODB_HOST="mongomock", TRAINING_DEVICE=device)
     result: dict = {"users": users, "services": services, "device": device, "stages": {}}
@@ -105,9 +107,9 @@ def run_size(users: int, services: int, stages: list[str], seed: int, device: st
         timer = StoreTimer()
         timer.install()
         for name in stages:
-            train = chain.stage(name)  # imports outside the timing
+            resolve(runtime().engines.stage(name).train)  # imports outside the timing
             started, cpu_started = time.perf_counter(), time.process_time()
-            outcome = train(seed=seed, progress=False)
+            outcome = train_stage(name, seed, progress=False)
             total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             metadata = PipelineMetadata.objects(pipeline=outcome.pipeline).first()
             steps = {step.name: step.duration_s or 0.0 for step in metadata.steps}

@@ -9,7 +9,6 @@ value found under those keys (in the event or in the current request) appears in
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -105,9 +104,9 @@ def init_sentry(
     `transport`).
     """
     if config is None:
-        from recommender.config import load_config
+        from recommender.settings import flask_config, load_settings
 
-        config = load_config()
+        config = flask_config(load_settings())
     if not config.get("SENTRY_DSN"):
         return False
     import sentry_sdk
@@ -123,7 +122,7 @@ def init_sentry(
     sentry_sdk.init(
         dsn=config["SENTRY_DSN"],
         environment=config.get("SENTRY_ENVIRONMENT"),
-        release=config.get("SENTRY_RELEASE") or os.environ.get("GIT_COMMIT"),
+        release=config.get("SENTRY_RELEASE"),
         traces_sample_rate=config.get("SENTRY_TRACES_SAMPLE_RATE", 0.0),
         send_default_pii=False,
         before_send=before_send,

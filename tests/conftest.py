@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from pymongo import MongoClient, uri_parser
 from pymongo.errors import PyMongoError
 
-from recommender.config import is_mongomock, mongodb_uri
+from recommender.settings import is_mongomock, mongodb_uri
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The suite runs on shared, sometimes loaded machines (CI, a GPU host): property tests check
@@ -82,9 +82,7 @@ def store_overrides() -> Iterator[dict]:
 @pytest.fixture
 def app(store_overrides):
     from recommender import create_app
-    from recommender.engines.base.model_cache import reset_model_cache
 
-    reset_model_cache()
     # Interval 0: a model promoted in a test is seen by the next request at once.
     # Eager tasks: they run in the test's process, on a real server as on mongomock.
     app = create_app(

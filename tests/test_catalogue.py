@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recommender.engines.base.id_index import DENSE_IDS_BELOW, IdIndex
-from recommender.services.catalogue import Catalogue, _facet
+from recommender.catalogue import Catalogue, _facet
+from recommender.id_index import DENSE_IDS_BELOW, IdIndex
 
 attribute_lists = st.lists(st.lists(st.integers(-3, 12), max_size=4), max_size=8)
 
@@ -54,16 +54,3 @@ def test_rows_and_eligibility_agree_with_a_dict_lookup(ids, data, candidates, ex
         assert eligible.tolist() == list(dict.fromkeys(c for c in candidates if c in ok))
     else:  # every recommendable service
         assert eligible.tolist() == sorted(ok)
-
-
-@given(services, asked)
-def test_id_lists_hold_the_catalogues_own_ints_for_its_services(ids, wanted):
-    # Large ids: Python shares the objects of small ints (up to 256) anyway.
-    ids, wanted = [v + 10**6 for v in ids], [v + 10**6 for v in wanted]
-    current = catalogue(ids, [True] * len(ids))
-    wanted_array = np.asarray(wanted, dtype=np.int64)
-    listed = current.id_list(wanted_array)
-    assert listed == wanted and all(type(value) is int for value in listed)
-    assert current.id_list(wanted_array, current.rows(wanted_array)) == wanted
-    own = {value: value for value in current.id_objects}  # the catalogue's int objects
-    assert all(value is own[value] for value in listed if value in own)

@@ -9,16 +9,9 @@ from flask import Flask, current_app, jsonify, request
 from flask_restx import Api
 from werkzeug.exceptions import HTTPException
 
+from recommender.errors import InvalidInputError, UnavailableError
+
 logger = logging.getLogger(__name__)
-
-
-class PayloadError(Exception):
-    """A request body that is well-formed JSON but wrong: 400 naming each bad field."""
-
-    def __init__(self, errors: dict[str, str], message: str = "Input payload validation failed"):
-        super().__init__(message)
-        self.errors = errors
-        self.message = message
 
 
 def check_token():
@@ -40,9 +33,13 @@ def check_token():
 def register_error_handlers(app: Flask, api: Api) -> None:
     app.before_request(check_token)
 
-    @api.errorhandler(PayloadError)
-    def payload_error(error: PayloadError):
+    @api.errorhandler(InvalidInputError)
+    def invalid_input(error: InvalidInputError):
         return {"message": error.message, "errors": error.errors}, 400
+
+    @api.errorhandler(UnavailableError)
+    def unavailable(error: UnavailableError):
+        return {"message": str(error)}, 503
 
     @app.errorhandler(413)
     def too_large(_error):

@@ -14,8 +14,8 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from recommender.engines import registry
 from recommender.metrics import MODEL_VERSION, REQUEST_LATENCY, REQUESTS
+from recommender.services.runtime import runtime
 
 UNMATCHED = "<unmatched>"  # one label for every unknown path, so labels stay few
 
@@ -34,7 +34,7 @@ def _record(response: Response) -> Response:
 
 
 def metrics() -> Response:
-    for name, engine in registry.engines().items():
+    for name, engine in runtime().engines.engines().items():
         version = engine.model_version()
         if version is not None:
             MODEL_VERSION.labels(name).set(version)

@@ -2,120 +2,23 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
-from flask_restx import Namespace, Resource, fields
+from flask import request
+from flask_restx import Namespace, Resource
 
-from recommender.api.errors import PayloadError
-from recommender.dump.schema import DumpValidationError
+from recommender.api.openapi import register
+from recommender.dump.schema import DUMP_ADAPTER
 from recommender.models.ops import UpdateTask
+from recommender.schemas.update import UpdateTaskView
+from recommender.services.runtime import runtime
 from recommender.services.update import submit_dump
 
 ns = Namespace("update", description="Replace the catalogue with a Marketplace dump and retrain")
-
-IntList = fields.List(fields.Integer)
-named = {"id": fields.Integer(required=True), "name": fields.String(required=True)}
-described = {**named, "description": fields.String(required=True, description="May be null")}
-
-service = ns.model(
-    "Service",
-    {
-        "id": fields.Integer(required=True, example=1),
-        "pid": fields.String(description="May be null", example="egi.notebooks"),
-        "name": fields.String(required=True, example="EGI Notebooks"),
-        "description": fields.String(required=True, description="May be null"),
-        "tagline": fields.String(required=True, description="May be null"),
-        "countries": fields.List(fields.String, required=True, example=["PL", "DE"]),
-        "order_type": fields.String(required=True, example="open_access"),
-        "rating": fields.String(required=True, example="4.5"),
-        "categories": IntList,
-        "providers": IntList,
-        "resource_organisation": fields.Integer(required=True),
-        "scientific_domains": IntList,
-        "platforms": IntList,
-        "target_users": IntList,
-        "related_services": IntList,
-        "required_services": IntList,
-        "access_modes": IntList,
-        "access_types": IntList,
-        "trls": IntList,
-        "life_cycle_statuses": IntList,
-        "research_steps": IntList,
-        "horizontal": fields.Boolean(required=True),
-        "status": fields.String(
-            example="published", description="Only published and unverified are recommended"
-        ),
-    },
-)
-user = ns.model(
-    "User",
-    {
-        "id": fields.Integer(required=True),
-        "aai_uid": fields.String(required=True, example="abc@egi.eu"),
-        "scientific_domains": IntList,
-        "categories": IntList,
-        "accessed_services": fields.List(
-            fields.Integer, required=True, description="Ordered services, oldest first"
-        ),
-    },
-)
-project = ns.model(
-    "Project",
-    {
-        "id": fields.Integer(required=True),
-        "user_id": fields.Integer(required=True),
-        "services": IntList,
-    },
-)
-provider = ns.model(
-    "Provider", {**named, "pid": fields.String(required=True, description="May be null")}
-)
-ENTITY_MODELS = {
-    "services": service,
-    "users": user,
-    "projects": project,
-    "categories": ns.model("Category", named),
-    "providers": provider,
-    "scientific_domains": ns.model("Scientific domain", named),
-    "platforms": ns.model("Platform", named),
-    "target_users": ns.model("Target user", described),
-    "access_modes": ns.model("Access mode", described),
-    "access_types": ns.model("Access type", described),
-    "trls": ns.model("TRL", described),
-    "life_cycle_statuses": ns.model("Life cycle status", described),
-    "research_steps": ns.model("Research step", described),
-}
-dump_model = ns.model(
-    "Database dump",
-    {key: fields.List(fields.Nested(model), required=True) for key, model in ENTITY_MODELS.items()},
-)
-task_model = ns.model(
-    "Update task",
-    {
-        "task_id": fields.String,
-        "status": fields.String(enum=["queued", "running", "succeeded", "failed"]),
-        "step": fields.String(description="What a running (or waiting) update is doing now"),
-        "reason": fields.String(description="Why it failed"),
-        "report": fields.Raw(
-            description="Entities loaded, dangling references dropped, each training outcome"
-        ),
-        "created_at": fields.DateTime,
-        "started_at": fields.DateTime,
-        "finished_at": fields.DateTime,
-    },
-)
+dump_model = register(ns, DUMP_ADAPTER)
+task_model = register(ns, UpdateTaskView)
 
 
 def task_view(task: UpdateTask) -> dict:
-    return {
-        "task_id": task.task_id,
-        "status": task.status,
-        "step": task.step,
-        "reason": task.reason,
-        "report": task.report,
-        "created_at": task.created_at.isoformat() if task.created_at else None,
-        "started_at": task.started_at.isoformat() if task.started_at else None,
-        "finished_at": task.finished_at.isoformat() if task.finished_at else None,
-    }
+    return UpdateTaskView.model_validate(task, from_attributes=True).as_json()
 
 
 @ns.route("")
@@ -128,17 +31,13 @@ class Update(Resource):
             "in the dump are dropped and counted in the task's report."
         )
     )
-    @ns.expect(dump_model, validate=False)  # validated by the stricter, faster dump schema
+    @ns.expect(dump_model, validate=False)  # validated by the pydantic schema it documents
     @ns.response(202, "Accepted: loading and training run in the background", task_model)
     @ns.response(400, "Invalid dump; `errors` maps each field path to its problem")
     @ns.response(401, "Missing or wrong bearer token")
     @ns.response(413, "Dump larger than MAX_CONTENT_LENGTH")
     def post(self):
-        payload = request.get_json()
-        try:
-            task = submit_dump(payload, seed=current_app.config["TRAINING_SEED"])
-        except DumpValidationError as error:
-            raise PayloadError(error.errors, "Invalid database dump") from None
+        task = submit_dump(request.get_json(), seed=runtime().settings.TRAINING_SEED)
         return task_view(task), 202, {"Location": f"/update/{task.task_id}"}
 
 

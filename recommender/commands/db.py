@@ -57,7 +57,7 @@ def drop_mp(force: bool, yes: bool) -> None:
 @destructive
 @with_appcontext
 def drop_models(force: bool, yes: bool) -> None:
-    from recommender.engines.base.model_store import drop_all
+    from recommender.model_store.versions import drop_all
 
     confirm_destructive("delete every trained model", force, yes)
     click.echo(f"Deleted {drop_all()} model version(s).")

@@ -12,13 +12,14 @@ import threading
 
 import click
 from celery.contrib.testing.worker import start_worker
+from flask import Flask
 from werkzeug.serving import make_server
 
 
-def build_demo_app(config: dict):
-    from recommender import create_app
-
-    return create_app(
+def build_demo_app(current: Flask) -> Flask:
+    """A new app on the in-process store, built by the factory that built `current`."""
+    config = current.config
+    return current.extensions["create_app"](
         config["ENV_NAME"],
         MONGODB_HOST="mongomock",
         CELERY_TASK_ALWAYS_EAGER=False,
@@ -94,7 +95,7 @@ def demo(
 
     from recommender.celery_app import celery
 
-    app = build_demo_app(current_app.config)
+    app = build_demo_app(current_app)
     with app.app_context():
         seed_and_train(users, services, sessions, seed)
         with start_worker(celery, perform_ping_check=False, pool="solo", loglevel="WARNING"):

@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from recommender.databus.connection import BusSettings
+from recommender.broker import BusSettings
 from recommender.databus.subscriber import DEFAULT_DURABLE_ID, SubscriberOptions, run_subscriber
 
 

@@ -8,21 +8,14 @@ import socket
 from contextlib import AbstractContextManager
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from recommender.engines.base.outcome import PipelineOutcome
+from recommender.engines.registry import discover_specs
+from recommender.engines.spec import Stage
 
 logger = logging.getLogger(__name__)
 FAILED, NOT_AVAILABLE = 1, 2
-STAGES = ("ae", "embedding", "ncf", "rl", "popularity")
-STAGE_HELP = {
-    "ae": "Train the user and service autoencoders (content embeddings).",
-    "embedding": "Recompute the dense embeddings of every user and service (needs the AE).",
-    "ncf": "Train the Neural Collaborative Filtering model (needs the embeddings).",
-    "rl": "Train the RL actor (TD3) on SARSes from user actions, or synthetic sessions.",
-    "popularity": "Count orders and panel clicks per service for the Popularity engine.",
-}
 
 
 def seed_option(function):
@@ -36,8 +29,8 @@ def seed_option(function):
 
 def training_turn() -> AbstractContextManager[None]:
     """Hold the update lease: a CLI training and a `/update` must not train at the same time."""
-    from recommender import leases
     from recommender.services.update import UPDATE_LEASE, UPDATE_LEASE_TTL_S
+    from recommender.store import leases
 
     def busy(training: str | None) -> SystemExit:
         click.echo(
@@ -65,57 +58,71 @@ def report(outcome: PipelineOutcome) -> bool:
 
 
 def run_stage(name: str, seed: int | None) -> None:
-    from recommender.engines import chain
+    from recommender.services.runtime import runtime
+    from recommender.services.update import train_stage
 
-    if name not in chain.stage_names():
-        click.echo(f"Error: training stage {name!r} is not available in this build.", err=True)
+    if name not in {stage.name for stage in runtime().engines.stages()}:
+        click.echo(
+            f"Error: training stage {name!r} is not available: it is not in the training chain "
+            "of the engines this installation serves (ENGINES).",
+            err=True,
+        )
         raise SystemExit(NOT_AVAILABLE)
-    seed = current_app.config["TRAINING_SEED"] if seed is None else seed
     with training_turn():
-        try:
-            outcome = chain.stage(name)(seed=seed, progress=True)
-        except Exception as error:  # reported as the stage's failure, like the update task
-            logger.exception("Training stage %s crashed", name)
-            outcome = PipelineOutcome(pipeline=name, status="failed", reason=repr(error))
+        outcome = train_stage(
+            name, runtime().settings.TRAINING_SEED if seed is None else seed, True
+        )
     if not report(outcome):
         raise SystemExit(FAILED)
 
 
+def stage_command(stage: Stage) -> click.Command:
+    @seed_option
+    @with_appcontext
+    def command(seed: int | None) -> None:
+        run_stage(stage.name, seed)
+
+    return click.command(stage.name, help=stage.help)(command)
+
+
+class TrainGroup(click.Group):
+    """`flask train <stage>` for every training stage the engine folders declare, and `all`."""
+
+    def _stages(self) -> dict[str, Stage]:
+        return {stage.name: stage for spec in discover_specs() for stage in spec.stages}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self._stages(), *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        stage = self._stages().get(name)
+        return stage_command(stage) if stage else super().get_command(ctx, name)
+
+
 @click.group(
+    cls=TrainGroup,
     help=(
         "Train models. Each run stores a new candidate version; it goes live only when it "
         "passes validation, otherwise the previous version keeps serving. Exit code 1 when a "
-        "stage is rejected or fails, 2 when the stage is not available in this build."
-    )
+        "stage is rejected or fails, 2 when the stage is not in the served engines' chain."
+    ),
 )
 def train() -> None:
     pass
 
 
-def stage_command(name: str) -> click.Command:
-    @seed_option
-    @with_appcontext
-    def command(seed: int | None) -> None:
-        run_stage(name, seed)
-
-    return train.command(name, help=STAGE_HELP[name])(command)
-
-
-for _name in STAGES:
-    stage_command(_name)
-
-
 @train.command(
     "all",
     help=(
-        "Run the whole training chain, as /update does after loading a dump: "
-        "AE -> embeddings -> NCF -> RL -> Popularity. Asks for confirmation first."
+        "Run the whole training chain, as /update does after loading a dump (the stages of "
+        "every engine in ENGINES, each after what it requires). Asks for confirmation first."
     ),
 )
 @seed_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
 def train_all(seed: int | None, yes: bool) -> None:
+    from recommender.services.runtime import runtime
     from recommender.services.update import train_chain
 
     if not yes:
@@ -124,7 +131,7 @@ def train_all(seed: int | None, yes: bool) -> None:
             "ones. Go on?",
             abort=True,
         )
-    seed = current_app.config["TRAINING_SEED"] if seed is None else seed
+    seed = runtime().settings.TRAINING_SEED if seed is None else seed
     with training_turn():
         outcomes = train_chain(None, seed=seed, progress=True)
     results = [report(outcome) for outcome in outcomes]

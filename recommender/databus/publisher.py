@@ -26,12 +26,14 @@ import stomp
 from celery.result import EagerResult
 from prometheus_client import Counter
 
-from recommender.databus.connection import BusSettings, close, open_connection
+from recommender.broker import BusSettings, close, open_connection
+from recommender.celery_app import celery
 
 logger = logging.getLogger(__name__)
 RECOMMENDER_SYSTEM = "recommender"
 OUTBOX_SIZE = 10_000
 PAUSE_AFTER_FAILURE_S = 5.0
+PUBLISH_TASK = "recommender.databus.tasks.send_recommendation_to_databus"
 
 PUBLISHED = Counter("recommender_databus_published_total", "Recommendations sent to the databus")
 PUBLISH_RETRIES = Counter(
@@ -188,11 +190,9 @@ class Outbox:
         if time.monotonic() < self._paused_until:
             PUBLISH_DROPPED.labels(self._paused_because).inc()
             return
-        from recommender.databus.tasks import send_recommendation_to_databus
-
         try:
             # retry=False: with Redis down, fail once and quickly instead of retrying here.
-            result = send_recommendation_to_databus.apply_async((context, response), retry=False)
+            result = celery.tasks[PUBLISH_TASK].apply_async((context, response), retry=False)
         except Exception as error:
             PUBLISH_DROPPED.labels("queue_unreachable").inc()
             self._pause("queue_unreachable", f"cannot queue a databus publication ({error})")

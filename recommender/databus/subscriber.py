@@ -25,15 +25,12 @@ from flask import Flask
 from pymongo.errors import ConnectionFailure
 from stomp.exception import ConnectFailedException
 
-from recommender.databus.connection import BusSettings, close, open_connection, text
+from recommender.broker import BusSettings, close, open_connection, text
+from recommender.errors import InvalidInputError
 from recommender.metrics import USER_ACTIONS_REJECTED
 from recommender.models.ops import RejectedMessage
-from recommender.services.user_actions import (
-    UserActionError,
-    UserActionIn,
-    store_actions,
-    validate_user_action,
-)
+from recommender.schemas.user_action import UserActionIn, validate_user_action
+from recommender.services.user_actions import store_actions
 
 logger = logging.getLogger(__name__)
 # A durable subscription must keep its id across restarts (it names the broker-side queue).
@@ -224,7 +221,7 @@ class Subscriber:
         for frame in frames:
             try:
                 action = validate_user_action(decode_body(frame.body), known_clients_only=False)
-            except UserActionError as error:
+            except InvalidInputError as error:
                 rejected.append(self._rejected(frame, str(error)))
             except Exception as error:  # not JSON, not UTF-8, not an object, too deep
                 rejected.append(self._rejected(frame, f"invalid JSON body: {error}"))

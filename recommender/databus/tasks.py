@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import random
 
-from flask import current_app
 from stomp.exception import StompException
 
+from recommender.broker import BusSettings
 from recommender.celery_app import celery
-from recommender.databus.connection import settings_from_config
 from recommender.databus.publisher import (
     PUBLISH_DROPPED,
     PUBLISH_RETRIES,
@@ -18,6 +17,7 @@ from recommender.databus.publisher import (
     channel,
     recommendation_message,
 )
+from recommender.services.runtime import runtime
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 8  # back-off 1, 2, 4 ... 60 s: about 4 minutes of broker outage
@@ -31,11 +31,11 @@ def retry_delay(retries: int) -> float:
 @celery.task(bind=True, max_retries=MAX_RETRIES, ignore_result=True)
 def send_recommendation_to_databus(self, context: dict, response: dict) -> None:
     """Publish `{"recommender_system", "context", "response"}` to RS_DATABUS_PUBLISH_TOPIC."""
-    config = current_app.config
+    settings = runtime().settings
     try:
         channel.send(
-            settings_from_config(config),
-            config["RS_DATABUS_PUBLISH_TOPIC"],
+            BusSettings.of(settings),
+            settings.databus()["RS_DATABUS_PUBLISH_TOPIC"],
             recommendation_message(context, response),
         )
     except RETRYABLE as error:

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from mongoengine import Document
 from pymongo.database import Database
 
-from recommender import stamps
-from recommender.extensions import get_db
 from recommender.models.marketplace import DUMP_ENTITIES
+from recommender.store import get_db, stamps
 
 logger = logging.getLogger(__name__)
 STAGING_SUFFIX = "__staging"

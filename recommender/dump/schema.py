@@ -7,33 +7,42 @@ from typing import Any, NotRequired
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from recommender.errors import InvalidInputError, pydantic_errors
+from recommender.schemas.validators import Int64
+
 MAX_REPORTED_ERRORS = 50
-# Strict: 1.0, "1" or true is not an id. Extra keys are allowed and not kept.
-STRICT = ConfigDict(strict=True, extra="ignore")
+
+
+def strict(title: str) -> ConfigDict:
+    """Strict: 1.0, "1" or true is not an id. Extra keys are allowed and not kept."""
+    return ConfigDict(strict=True, extra="ignore", title=title)
+
+
+Ids = list[Int64]
 
 # TypedDicts, not models: pydantic validates straight into plain dicts, several times faster
 # on a large dump than building model instances and dumping them back.
 
 
-@with_config(STRICT)
+@with_config(strict("Named"))
 class Named(TypedDict):
-    id: int
+    id: Int64
     name: str
 
 
-@with_config(STRICT)
+@with_config(strict("Described"))
 class Described(Named):
     description: str | None
 
 
-@with_config(STRICT)
+@with_config(strict("Provider"))
 class ProviderIn(Named):
     pid: str | None
 
 
-@with_config(STRICT)
+@with_config(strict("Service"))
 class ServiceIn(TypedDict):
-    id: int
+    id: Int64
     pid: NotRequired[str | None]
     name: str
     description: str | None
@@ -41,41 +50,41 @@ class ServiceIn(TypedDict):
     countries: list[str]
     order_type: str | None
     rating: str | None
-    categories: list[int]
-    providers: list[int]
-    resource_organisation: int | None
-    scientific_domains: list[int]
-    platforms: list[int]
-    target_users: list[int]
-    related_services: list[int]
-    access_modes: list[int]
-    access_types: list[int]
-    trls: list[int]
-    life_cycle_statuses: list[int]
-    research_steps: list[int]
+    categories: Ids
+    providers: Ids
+    resource_organisation: Int64 | None
+    scientific_domains: Ids
+    platforms: Ids
+    target_users: Ids
+    related_services: Ids
+    access_modes: Ids
+    access_types: Ids
+    trls: Ids
+    life_cycle_statuses: Ids
+    research_steps: Ids
     horizontal: bool
     # Sent by the Marketplace though the original schema did not list them.
     status: NotRequired[str | None]
-    required_services: NotRequired[list[int]]
+    required_services: NotRequired[Ids]
 
 
-@with_config(STRICT)
+@with_config(strict("User"))
 class UserIn(TypedDict):
-    id: int
+    id: Int64
     aai_uid: str
-    scientific_domains: list[int]
-    categories: list[int]
-    accessed_services: list[int]
+    scientific_domains: Ids
+    categories: Ids
+    accessed_services: Ids
 
 
-@with_config(STRICT)
+@with_config(strict("Project"))
 class ProjectIn(TypedDict):
-    id: int
-    user_id: int
-    services: list[int]
+    id: Int64
+    user_id: Int64
+    services: Ids
 
 
-@with_config(STRICT)
+@with_config(strict("Database dump"))
 class DumpIn(TypedDict):
     services: list[ServiceIn]
     users: list[UserIn]
@@ -96,36 +105,26 @@ DUMP_KEYS = tuple(DumpIn.__annotations__)
 DUMP_ADAPTER = TypeAdapter(DumpIn)
 
 
-class DumpValidationError(Exception):
-    """The dump is structurally wrong; `errors` maps each field path to what is wrong with it."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(f"Invalid database dump: {len(errors)} error(s)")
-        self.errors = errors
-
-
-def _path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(root)"
+INVALID_DUMP = "Invalid database dump"
 
 
 def validate_dump(payload: Any) -> dict[str, list[dict]]:
-    """Check the dump's structure and id uniqueness; return each kind's entities as plain dicts."""
+    """Check the dump's structure and id uniqueness; return each kind's entities as plain dicts
+    (InvalidInputError names every bad field otherwise)."""
     if not isinstance(payload, dict):
-        raise DumpValidationError({"(root)": "The database dump must be a JSON object"})
+        raise InvalidInputError({"(root)": "The database dump must be a JSON object"}, INVALID_DUMP)
     try:
         entities = DUMP_ADAPTER.validate_python(payload)  # new dicts: the payload is not changed
     except ValidationError as error:
-        errors: dict[str, str] = {}
-        for item in error.errors()[:MAX_REPORTED_ERRORS]:
-            errors.setdefault(_path(item["loc"]), item["msg"])
-        raise DumpValidationError(errors) from None
+        errors = pydantic_errors(error.errors(include_url=False), MAX_REPORTED_ERRORS)
+        raise InvalidInputError(errors, INVALID_DUMP) from None
     for service in entities["services"]:  # the optional keys, when the dump leaves them out
         service.setdefault("pid", None)
         service.setdefault("status", None)
         service.setdefault("required_services", [])
     duplicates = _duplicate_ids(entities)
     if duplicates:
-        raise DumpValidationError(duplicates)
+        raise InvalidInputError(duplicates, INVALID_DUMP)
     return entities
 
 

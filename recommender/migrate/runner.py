@@ -36,10 +36,9 @@ from pymongo import ASCENDING, UpdateMany
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from recommender import leases
-from recommender.extensions import get_db
 from recommender.migrate.base import BaseMigration
 from recommender.models.ops import Migration, utcnow
+from recommender.store import get_db, leases
 
 DEFAULT_DIR = Path(__file__).parent / "migrations"
 NAME_PATTERN = re.compile(r"^\d{14}_\w+$")

@@ -3,6 +3,8 @@
 A request only appends to an in-memory list (a microsecond). A background thread flushes the
 list every `interval` seconds, or as soon as `batch` items wait, with one `insert_many` per
 collection, then runs the deferred calls (e.g. publishing to the databus) in an app context.
+Id arrays (numpy) in a document become stored lists when it is written (`store.id_list`), so
+the request never builds them.
 Nothing is lost on shutdown: `atexit` flushes, and so does a fork (gunicorn `--preload`) before
 the child starts, so parent and child never share pending items. Tests call `flush()`.
 """
@@ -16,9 +18,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from flask import Flask
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure
+
+from recommender.store import id_list
 
 logger = logging.getLogger(__name__)
 # Past this many pending documents (the database has been unreachable for a while) the oldest
@@ -81,7 +86,7 @@ class DeferredWriter:
             by_collection.setdefault(id(collection), (collection, []))[1].append(document)
         for collection, docs in by_collection.values():
             try:
-                _insert(collection, docs)
+                _insert(collection, [_storable(doc) for doc in docs])
             except ConnectionFailure as error:
                 logger.warning("Bookkeeping write failed (%s); retrying later", error)
                 self._requeue(collection, docs)
@@ -115,6 +120,15 @@ class DeferredWriter:
     def _after_fork_in_child(self) -> None:
         # The parent flushed just before the fork; the child starts empty, with its own thread.
         self._init_state()
+
+
+def _storable(document: dict) -> dict:
+    """`document` with its numpy id arrays as lists of ints (done once: a requeued document
+    is already storable)."""
+    for key, value in document.items():
+        if isinstance(value, np.ndarray):
+            document[key] = id_list(value)
+    return document
 
 
 def _insert(collection: Collection, docs: list[dict]) -> None:

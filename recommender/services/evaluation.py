@@ -4,32 +4,27 @@ Hitrate (the original's `flask hitrate`): among the visits where a selected reco
 served, the share of user actions that started in the recommendation panel. Each action of such
 a visit counts once, even when several recommendations were served in it.
 
-Offline metrics: every engine that can be evaluated registers an evaluator in
-`OFFLINE_EVALUATORS`: engine name -> a callable (or "module:function", imported when used) that
-takes the cut-offs K and returns that engine's metrics on held-out data of the current
-database, e.g. `{"users": 120, "hr@10": 0.41, "ndcg@10": 0.22}` (see
-recommender.engines.metrics). It raises model_store.NoModelError when the engine has no trained
-model.
+Offline metrics: every served engine whose spec names an evaluator (`EngineSpec.evaluate`,
+"module:function(deps, ks)") returns its metrics on held-out data of the current database, e.g.
+`{"users": 120, "hr@10": 0.41, "ndcg@10": 0.22}` (see recommender.evaluation.metrics); it
+raises NoModelError when the engine has no trained model.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from recommender.extensions import get_db
+from recommender.engines.spec import resolve
+from recommender.model_store.versions import NoModelError
 from recommender.models.activity import Recommendation, UserAction
 from recommender.panels import PANEL_ROOT_SPELLINGS
+from recommender.services.runtime import runtime
+from recommender.store import get_db
 
 logger = logging.getLogger(__name__)
 VISIT_BATCH = 10_000  # visit ids per `$in` query (keeps each query far below 16 MB)
-
-Evaluator = Callable[[Sequence[int]], dict]
-OFFLINE_EVALUATORS: dict[str, Evaluator | str] = {
-    "NCF": "recommender.engines.ncf.inference:offline_metrics",
-}
 
 
 @dataclass(frozen=True)
@@ -80,22 +75,14 @@ def panel_hitrate(engine: str | None = None, panel: str | None = None) -> Hitrat
     return Hitrate(count, len(visits), panel_clicks, other_clicks)
 
 
-def _resolve(evaluator: Evaluator | str) -> Evaluator:
-    if callable(evaluator):
-        return evaluator
-    module, _, function = evaluator.partition(":")
-    return getattr(importlib.import_module(module), function)
-
-
 def offline_metrics(ks: Sequence[int]) -> dict[str, dict]:
-    """Per registered engine: `{"status": "ok", **metrics}`, or status "not trained" / "failed"
-    with a `reason`."""
-    from recommender.engines.base.model_store import NoModelError  # torch: only when used
-
+    """Per engine with an evaluator: `{"status": "ok", **metrics}`, or status "not trained" /
+    "failed" with a `reason`."""
+    current = runtime()
     results = {}
-    for name, evaluator in OFFLINE_EVALUATORS.items():
+    for name, evaluator in current.engines.evaluators().items():
         try:
-            results[name] = {"status": "ok", **_resolve(evaluator)(tuple(ks))}
+            results[name] = {"status": "ok", **resolve(evaluator)(current.deps, tuple(ks))}
         except NoModelError as error:
             results[name] = {"status": "not trained", "reason": str(error)}
         except Exception as error:  # one broken engine must not hide the others' numbers

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from flask import current_app
 from kombu.exceptions import OperationalError
 from pymongo.errors import PyMongoError
 
+from recommender.broker import BusSettings, check
+from recommender.celery_app import celery
 from recommender.models.marketplace import Service, User
 from recommender.models.ops import ModelVersion, UpdateTask
+from recommender.services.runtime import runtime
 
 logger = logging.getLogger(__name__)
 UP, DOWN = "UP", "DOWN"
 CELERY_TIMEOUT_S = 3.0
-
-# Engine name -> check returning (ready, error); the engine registry adds its engines here.
-ENGINE_CHECKS: dict[str, Callable[[], tuple[bool, str | None]]] = {}
+PING_TASK = "recommender.tasks.ping"
 
 
 def leaf(ok: bool, error: str | None = None) -> dict:
@@ -40,19 +39,19 @@ def table(document, threshold: int) -> dict:
 
 
 def database() -> dict:
-    config = current_app.config
+    settings = runtime().settings
     return branch(
-        user_table=table(User, config["HEALTHY_USERS_THRESHOLD"]),
-        service_table=table(Service, config["HEALTHY_SERVICES_THRESHOLD"]),
+        user_table=table(User, settings.HEALTHY_USERS_THRESHOLD),
+        service_table=table(Service, settings.HEALTHY_SERVICES_THRESHOLD),
     )
 
 
 def celery_worker() -> dict:
-    from recommender.tasks import ping
-
     try:
-        ok = ping.apply_async(retry=False, time_limit=CELERY_TIMEOUT_S).get(
-            timeout=CELERY_TIMEOUT_S
+        ok = (
+            celery.tasks[PING_TASK]
+            .apply_async(retry=False, time_limit=CELERY_TIMEOUT_S)
+            .get(timeout=CELERY_TIMEOUT_S)
         )
         return leaf(bool(ok), "Couldn't reach a celery worker")
     except OperationalError:
@@ -63,16 +62,16 @@ def celery_worker() -> dict:
 
 def databus() -> dict:
     """A real STOMP CONNECT with the configured credentials (and TLS when RS_DATABUS_SSL)."""
-    from recommender.databus.connection import check, settings_from_config
-
-    error = check(settings_from_config(current_app.config, timeout_s=CELERY_TIMEOUT_S))
+    error = check(BusSettings.of(runtime().settings, timeout_s=CELERY_TIMEOUT_S))
     if error:
         logger.warning("Databus health check failed: %s", error)
     return leaf(error is None, "Connection to databus failed")
 
 
 def engines() -> dict:
-    return branch(**{name: leaf(*check()) for name, check in ENGINE_CHECKS.items()})
+    """One node per served engine name (its readiness)."""
+    checks = runtime().engines.health_checks()
+    return branch(**{name: leaf(*ready()) for name, ready in checks.items()})
 
 
 def training() -> dict:

@@ -8,30 +8,30 @@ import logging
 import uuid
 from typing import Any
 
-from recommender import leases
+from recommender.celery_app import celery
 from recommender.dump.loader import load_catalogue
 from recommender.dump.references import drop_dangling_references
 from recommender.dump.schema import validate_dump
-from recommender.engines import chain
 from recommender.engines.base.outcome import PipelineOutcome
-from recommender.extensions import get_fs
+from recommender.engines.spec import TrainingEnv, resolve
 from recommender.models.ops import UpdateTask, utcnow
+from recommender.services.runtime import runtime
+from recommender.store import get_fs, leases
 
 logger = logging.getLogger(__name__)
 UPDATE_LEASE = "update"
 UPDATE_LEASE_TTL_S = 3600.0
+UPDATE_TASK = "recommender.tasks.update"
 
 
 def submit_dump(payload: Any, seed: int) -> UpdateTask:
-    """Validate the dump (DumpValidationError names bad fields), store it, enqueue the update."""
-    from recommender.tasks import update
-
+    """Validate the dump (InvalidInputError names bad fields), store it, enqueue the update."""
     validate_dump(payload)
     task_id = str(uuid.uuid4())
     raw = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=1)
     file_id = get_fs().put(raw, filename=f"dump-{task_id}.json.gz")
     task = UpdateTask(task_id=task_id, dump_file_id=file_id, report={"seed": seed}).save()
-    update.apply_async(args=[task_id], task_id=task_id)
+    celery.tasks[UPDATE_TASK].apply_async(args=[task_id], task_id=task_id)
     return task.reload()
 
 
@@ -79,18 +79,29 @@ def run_update(task: UpdateTask, progress: bool = False) -> UpdateTask:
     return task
 
 
+def training_env() -> TrainingEnv:
+    """What the stages train with: the app's settings and served engines (baselines)."""
+    current = runtime()
+    return TrainingEnv(current.settings, current.engines.engines())
+
+
+def train_stage(name: str, seed: int, progress: bool) -> PipelineOutcome:
+    """Run training stage `name`; a crash is recorded as the stage's failure, never raised."""
+    try:
+        return resolve(runtime().engines.stage(name).train)(training_env(), seed, progress)
+    except Exception as error:
+        logger.exception("Training stage %s crashed", name)
+        return PipelineOutcome(pipeline=name, status="failed", reason=str(error))
+
+
 def train_chain(task: UpdateTask | None, seed: int, progress: bool) -> list[PipelineOutcome]:
-    """Run every registered training stage; a crash is recorded as that stage's failure."""
+    """Run the training chain (every served engine's stages, in order); see `train_stage`."""
     outcomes = []
-    for name in chain.stage_names():
+    for stage in runtime().engines.stages():
         if task is not None:
             leases.acquire(UPDATE_LEASE, task.task_id, UPDATE_LEASE_TTL_S)  # renew
-            _set(task, step=f"training {name}")
-        try:
-            outcome = chain.stage(name)(seed=seed, progress=progress)
-        except Exception as error:
-            logger.exception("Training stage %s crashed", name)
-            outcome = PipelineOutcome(pipeline=name, status="failed", reason=str(error))
+            _set(task, step=f"training {stage.name}")
+        outcome = train_stage(stage.name, seed, progress)
         outcomes.append(outcome)
         if task is not None:
             task.report["training"].append(outcome.as_dict())

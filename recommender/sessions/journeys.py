@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.panels import PANEL_K, PANEL_ROOT_SPELLINGS
-from recommender.services.user_actions import validate_user_action
+from recommender.schemas.user_action import validate_user_action
 from recommender.sessions.rewards import LIST_PAGE, ORDER, abstract_page, symbol
 
 UserKey = tuple[str, Any]  # ("user", id) or ("anonymous", unique_id)

@@ -30,8 +30,6 @@ from typing import Any
 
 from pymongo import DeleteMany, UpdateMany
 
-from recommender import leases
-from recommender.extensions import get_db
 from recommender.models.activity import Recommendation, UserAction
 from recommender.models.marketplace import User
 from recommender.models.sars import Sars
@@ -45,6 +43,7 @@ from recommender.sessions.journeys import (
     Visitors,
 )
 from recommender.sessions.sarses import build_sarses
+from recommender.store import get_db, leases
 
 logger = logging.getLogger(__name__)
 CHUNK = 1000

@@ -26,8 +26,8 @@ def word_lists_path() -> Path:
 
 def collect_word_lists() -> dict[str, list]:
     """Names (and descriptions) of the current catalogue, one projected read per collection."""
-    from recommender.extensions import get_db
     from recommender.models import DUMP_ENTITIES, Service
+    from recommender.store import get_db
 
     db = get_db()
 

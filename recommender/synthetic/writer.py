@@ -9,7 +9,7 @@ from recommender.dump.loader import load_catalogue
 from recommender.dump.references import drop_dangling_references
 from recommender.dump.schema import validate_dump
 from recommender.models.activity import Recommendation, SearchData, UserAction
-from recommender.services.user_actions import action_document, validate_user_action
+from recommender.schemas.user_action import action_document, validate_user_action
 
 BATCH = 10_000
 DUPLICATE_KEY = 11000

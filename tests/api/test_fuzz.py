@@ -12,10 +12,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 
-from recommender.engines import chain
 from recommender.engines.popularity.pipeline import train as train_popularity
 from recommender.services.bookkeeping import writer
 from tests.api.helpers import load
+from tests.app_helpers import env, use_stages
 
 # Examples per operation: most for the endpoint under test, fewer for the others.
 EXAMPLES = {("POST", "/recommendations"): 80}
@@ -25,9 +25,9 @@ OTHER_EXAMPLES = 25
 @pytest.fixture
 def schema(app, monkeypatch):
     load()
-    train_popularity()
+    train_popularity(env())
     # A generated valid dump would otherwise train every model inside the request.
-    monkeypatch.setattr(chain, "TRAINING_CHAIN", [])
+    use_stages(monkeypatch, {})
     loaded = schemathesis.openapi.from_wsgi("/swagger.json", app)
     yield loaded
     writer.flush()

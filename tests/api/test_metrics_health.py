@@ -10,10 +10,11 @@ import textwrap
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from recommender.engines import registry
 from recommender.engines.popularity.pipeline import train as train_popularity
 from recommender.services.bookkeeping import writer
+from recommender.services.runtime import runtime
 from tests.api.helpers import body, load
+from tests.app_helpers import env
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -69,21 +70,21 @@ def test_unknown_paths_share_one_label(client):
 
 def test_live_model_version_per_engine(client):
     load()
-    train_popularity()
-    train_popularity()
+    train_popularity(env())
+    train_popularity(env())
     assert scrape(client)[("recommender_model_version", (("engine", "Popularity"),))] == 2.0
 
 
 def test_health_has_one_check_per_registered_engine(client):
     load()
     engines = client.get("/health").get_json()["recommender_engines"]
-    assert set(registry.engines()) <= set(engines)
+    assert set(runtime().engines.served) <= set(engines)
     assert engines["Random"] == {"status": "UP"}
     assert engines["RandomRanking"] == {"status": "UP"}
     assert engines["Popularity"] == {"status": "DOWN", "error": "Missing model in db"}
     assert engines["status"] == "DOWN"
 
-    train_popularity()
+    train_popularity(env())
     engines = client.get("/health").get_json()["recommender_engines"]
     assert engines["Popularity"] == {"status": "UP"}
 

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 import recommender.sessions
-from recommender import stamps
-from recommender.engines.base import model_store
-from recommender.extensions import get_db
+from recommender.model_store import versions as model_store
 from recommender.models import DUMP_ENTITIES, ModelVersion, Service
+from recommender.store import get_db, stamps
 
 
 def fill_catalogue() -> None:

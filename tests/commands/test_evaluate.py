@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import types
 import uuid
 
 import pytest
 
-from recommender.engines.base.model_store import NoModelError
-from recommender.extensions import get_db
-from recommender.services import evaluation
+from recommender.model_store.versions import NoModelError
+from recommender.store import get_db
+from tests.app_helpers import use_evaluators
 
 VISITS = {name: str(uuid.uuid4()) for name in ("ncf_v1", "rl_v1", "ncf_v2", "unserved")}
 # (engine, panel, visit) of each served recommendation; one first page view has no visit.
@@ -120,33 +119,31 @@ def test_an_empty_selection_has_no_hitrate_and_no_crash(cli, traffic):
 
 
 @pytest.fixture
-def evaluators(monkeypatch):
-    """A trained engine (by callable), an untrained one and one by "module:function"."""
+def evaluators(app, monkeypatch):
+    """Evaluators of a trained engine, an untrained one and a third; `calls` records the Ks."""
     calls = []
 
-    def trained(ks):
+    def trained(deps, ks):
         calls.append(ks)
         return {"users": 40, **{f"hr@{k}": k / 20 for k in ks}, **{f"ndcg@{k}": k / 40 for k in ks}}
 
-    def untrained(ks):
+    def untrained(deps, ks):
         raise NoModelError("No stored model 'ncf'")
 
-    module = types.ModuleType("fake_offline_evaluators")
-    module.evaluate = lambda ks: {"users": 7, "hr@3": 0.5}
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(
-        evaluation,
-        "OFFLINE_EVALUATORS",
-        {"Popularity": trained, "NCF": untrained, "RL": f"{module.__name__}:evaluate"},
-    )
-    return calls
+    fakes = {
+        "Popularity": trained,
+        "NCF": untrained,
+        "RL": lambda deps, ks: {"users": 7, "hr@3": 0.5},
+    }
+    use_evaluators(monkeypatch, fakes)
+    return types.SimpleNamespace(calls=calls, fakes=fakes)
 
 
 def test_offline_metrics_table(cli, evaluators):
     result = cli("evaluate", "--only", "offline", "-k", "3", "-k", "10")
 
     assert result.exit_code == 0, result.output
-    assert evaluators == [(3, 10)]
+    assert evaluators.calls == [(3, 10)]
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
     assert rows["engine"] == ["engine", "users", "hr@3", "ndcg@3", "hr@10", "ndcg@10"]
     assert rows["Popularity"] == ["Popularity", "40", "0.15", "0.075", "0.5", "0.25"]
@@ -158,10 +155,10 @@ def test_offline_metrics_table(cli, evaluators):
 def test_offline_metrics_as_json_and_a_failing_evaluator_fails_the_command(
     cli, evaluators, monkeypatch
 ):
-    def broken(ks):
+    def broken(deps, ks):
         raise ValueError("held-out set is empty")
 
-    monkeypatch.setitem(evaluation.OFFLINE_EVALUATORS, "NCF", broken)
+    use_evaluators(monkeypatch, {**evaluators.fakes, "NCF": broken})
 
     result = cli("evaluate", "--json", "-k", "5")
 
@@ -179,7 +176,7 @@ def test_offline_metrics_as_json_and_a_failing_evaluator_fails_the_command(
 
 
 def test_no_registered_evaluator_is_said_plainly(cli, monkeypatch):
-    monkeypatch.setattr(evaluation, "OFFLINE_EVALUATORS", {})
+    use_evaluators(monkeypatch, {})
 
     result = cli("evaluate", "--only", "offline")
 

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import pytest
 
-from recommender import leases
-from recommender.engines import chain
+from recommender import create_app
 from recommender.engines.base.outcome import PipelineOutcome
 from recommender.services.update import UPDATE_LEASE
+from recommender.store import leases
+from tests.app_helpers import use_stages
 
 
 @pytest.fixture
-def stages(monkeypatch):
-    """Registers fake stages; each records (stage, seed, progress) in `calls` when it runs."""
-    module = types.ModuleType("fake_training_stages")
-    module.calls = []
+def stages(app, monkeypatch):
+    """Fake stages as the training chain; each records (stage, seed, progress) in `calls`."""
+    module = types.SimpleNamespace(calls=[])
 
     def fake(name: str, status: str, reason: str | None = None):
-        def train(seed: int, progress: bool) -> PipelineOutcome:
+        def train(env, seed: int, progress: bool) -> PipelineOutcome:
             module.calls.append((name, seed, progress))
             if status == "crash":
                 raise RuntimeError("out of memory")
@@ -28,16 +27,13 @@ def stages(monkeypatch):
 
         return train
 
-    module.ae = fake("ae", "promoted")
-    module.ncf = fake("ncf", "rejected", "validation hr@10 0.10 <= popularity 0.20")
-    module.rl = fake("rl", "crash")
-    module.popularity = fake("popularity", "promoted")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(
-        chain,
-        "TRAINING_CHAIN",
-        [(n, f"{module.__name__}:{n}") for n in ("ae", "ncf", "rl", "popularity")],
-    )
+    module.fakes = {
+        "ae": fake("ae", "promoted"),
+        "ncf": fake("ncf", "rejected", "validation hr@10 0.10 <= popularity 0.20"),
+        "rl": fake("rl", "crash"),
+        "popularity": fake("popularity", "promoted"),
+    }
+    use_stages(monkeypatch, module.fakes)
     return module
 
 
@@ -50,11 +46,14 @@ def test_a_promoted_stage_exits_zero_with_the_given_seed_and_progress(cli, stage
     assert leases.holder_of(UPDATE_LEASE) is None
 
 
-def test_the_seed_defaults_to_the_training_seed_setting(app, cli, stages):
-    app.config["TRAINING_SEED"] = 1234
-
-    assert cli("train", "ae").exit_code == 0
-    assert stages.calls == [("ae", 1234, True)]
+def test_the_seed_defaults_to_the_training_seed_setting(store_overrides, monkeypatch):
+    app = create_app("testing", **store_overrides, TRAINING_SEED=1234)
+    with app.app_context():
+        calls = []
+        promoted = PipelineOutcome(pipeline="ae", status="promoted")
+        use_stages(monkeypatch, {"ae": lambda env, seed, progress: calls.append(seed) or promoted})
+        result = app.test_cli_runner().invoke(args=["train", "ae"])
+    assert calls == [1234], result.output
 
 
 def test_a_rejected_stage_exits_non_zero_and_says_why(cli, stages):
@@ -111,9 +110,7 @@ def test_all_runs_every_stage_in_order_and_fails_when_one_does(cli, stages):
 
 
 def test_all_exits_zero_when_every_stage_is_promoted(cli, stages, monkeypatch):
-    monkeypatch.setattr(
-        chain, "TRAINING_CHAIN", [("ae", f"{stages.__name__}:ae"), ("p", f"{stages.__name__}:ae")]
-    )
+    use_stages(monkeypatch, {"ae": stages.fakes["ae"], "popularity": stages.fakes["ae"]})
 
     result = cli("train", "all", input="y\n")
 

@@ -13,8 +13,8 @@ import mongomock
 import pytest
 from pymongo import MongoClient
 
-from recommender.config import is_mongomock
 from recommender.models import Service
+from recommender.settings import is_mongomock
 
 CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
@@ -55,11 +55,11 @@ def test_a_real_server_gives_each_test_its_own_database_dropped_after(conftest, 
 
 
 def test_a_real_server_settings_point_the_app_at_that_database(conftest, monkeypatch):
-    from recommender.config import load_config
+    from recommender.settings import load_config
 
     monkeypatch.setattr(conftest, "admin_client", lambda _host: mongomock.MongoClient())
     with conftest.fresh_store("mongo:27017") as overrides:
-        config = load_config("testing", **overrides)
+        _, config = load_config("testing", **overrides)
     assert config["MONGODB_URI"] == f"mongodb://mongo:27017/{overrides['DB_NAME']}"
 
 

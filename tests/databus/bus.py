@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import stomp
 from flask import Flask
 
-from recommender.databus.connection import BusSettings, close, open_connection
+from recommender.broker import BusSettings, close, open_connection
 from recommender.databus.subscriber import Subscriber, SubscriberOptions, start_subscriber_thread
 
 # RabbitMQ's STOMP plugin on this machine (guest/guest, no TLS) unless TEST_RS_DATABUS_* say else.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.databus.connection import check
+from recommender.broker import check
 from tests.databus.bus import BUS_OVERRIDES, SETTINGS, unique_topic
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recommender.services.health import databus
+from tests.app_helpers import change_settings
 from tests.databus.test_subscriber import free_port
 
 pytestmark = pytest.mark.broker
@@ -25,5 +26,5 @@ def test_the_databus_is_up_with_the_right_credentials(bus_app):
 )
 def test_the_databus_is_down_otherwise(bus_app, changes):
     changes = {k: free_port() if v is None else v for k, v in changes.items()}
-    bus_app.config.update(changes)
+    change_settings(**changes)
     assert databus() == {"status": "DOWN", "error": "Connection to databus failed"}

@@ -22,6 +22,7 @@ from recommender.databus.publisher import (
 from recommender.databus.tasks import send_recommendation_to_databus
 from recommender.services.bookkeeping import writer
 from tests.api.helpers import body, load
+from tests.app_helpers import change_settings
 from tests.databus.bus import consumer, wait_until
 from tests.databus.test_subscriber import free_port
 
@@ -86,7 +87,7 @@ def test_a_marketplace_request_is_published_end_to_end(bus_app):
 def test_an_unreachable_databus_never_slows_publishing(bus_app, monkeypatch):
     """Tasks run eagerly (mongomock): the first publication fails at the broker, the next ones
     are dropped at once for a while; the caller never waits."""
-    bus_app.config["RS_DATABUS_PORT"] = free_port()
+    change_settings(RS_DATABUS_PORT=free_port())
     monkeypatch.setattr(publisher, "outbox", Outbox(pause_s=60))
     gave_up, skipped = dropped("gave_up"), dropped("databus_unreachable")
     started = time.perf_counter()
@@ -141,7 +142,7 @@ def test_a_worker_retries_until_the_databus_is_back(bus_app):
 
     topic = bus_app.config["RS_DATABUS_PUBLISH_TOPIC"]
     port = bus_app.config["RS_DATABUS_PORT"]
-    bus_app.config["RS_DATABUS_PORT"] = free_port()
+    change_settings(RS_DATABUS_PORT=free_port())
     celery.conf.task_always_eager = False
     queue = f"test-publish-{uuid.uuid4()}"
     previous_queue = celery.conf.task_default_queue
@@ -156,7 +157,7 @@ def test_a_worker_retries_until_the_databus_is_back(bus_app):
             retries = retried()
             send_recommendation_to_databus.apply_async((CONTEXT, RESPONSE))
             wait_until(lambda: retried() > retries, 20, "a failed attempt")
-            bus_app.config["RS_DATABUS_PORT"] = port
+            change_settings(RS_DATABUS_PORT=port)
             wait_until(lambda: received.bodies, 20, "the retried publication")
     finally:
         celery.conf.task_default_queue = previous_queue

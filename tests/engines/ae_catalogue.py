@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recommender.extensions import get_db
 from recommender.models.marketplace import Service, User
+from recommender.store import get_db
 
 CLUSTERS = 4
 

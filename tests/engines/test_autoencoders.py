@@ -15,9 +15,10 @@ from recommender.engines.autoencoders.features import (
 )
 from recommender.engines.autoencoders.model import Shape, TrainConfig, fit, mean_loss
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_ae
-from recommender.engines.base import model_store
-from recommender.extensions import get_db
+from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion, PipelineMetadata
+from recommender.store import get_db
+from tests.app_helpers import env
 from tests.engines.ae_catalogue import insert_catalogue, service_docs, user_docs
 
 FAST = AEConfig(train=TrainConfig(max_epochs=15, patience=3))
@@ -98,7 +99,7 @@ def test_training_batch_of_one_row_works_and_keeps_best_weights():
 def test_tiny_catalogue_trains_every_epoch_and_is_not_judged_on_two_rows(app):
     insert_catalogue(users=12, services=10)
 
-    outcome = AEPipeline(FAST).run(seed=5)
+    outcome = AEPipeline(FAST).run(env(), seed=5)
 
     assert outcome.status == "promoted", outcome.reason
     train = PipelineMetadata.objects.get(pipeline="AE").steps[3].details
@@ -113,7 +114,7 @@ def test_tiny_catalogue_trains_every_epoch_and_is_not_judged_on_two_rows(app):
 def test_ae_learns_structure_and_stores_both_encoders(app):
     insert_catalogue(users=400, services=350)
 
-    outcome = AEPipeline(FAST).run(seed=1)
+    outcome = AEPipeline(FAST).run(env(), seed=1)
 
     assert outcome.status == "promoted", outcome.reason
     steps = PipelineMetadata.objects.get(pipeline="AE").steps
@@ -135,10 +136,10 @@ def test_ae_learns_structure_and_stores_both_encoders(app):
 
 def test_ae_that_learned_nothing_is_rejected_and_previous_stays_live(app):
     insert_catalogue(users=400, services=350)
-    assert AEPipeline(FAST).run(seed=1).status == "promoted"
+    assert AEPipeline(FAST).run(env(), seed=1).status == "promoted"
 
     untrained = AEConfig(train=TrainConfig(max_epochs=0))
-    outcome = AEPipeline(untrained).run(seed=1)
+    outcome = AEPipeline(untrained).run(env(), seed=1)
 
     assert outcome.status == "rejected"
     assert "users: validation loss" in outcome.reason and "does not beat" in outcome.reason
@@ -148,7 +149,7 @@ def test_ae_that_learned_nothing_is_rejected_and_previous_stays_live(app):
 
 def test_same_seed_same_encoders(app):
     insert_catalogue(users=40, services=30)
-    versions = [AEPipeline(FAST).run(seed=9).model_version for _ in range(2)]
+    versions = [AEPipeline(FAST).run(env(), seed=9).model_version for _ in range(2)]
 
     first, second = (model_store.load("autoencoders", v).tensors for v in versions)
     for entity in ("users", "services"):
@@ -185,7 +186,7 @@ def insert(users: list[dict], services: list[dict]) -> None:
 def test_bad_catalogue_is_rejected_with_reason_and_no_model(app, users, services, reason):
     insert(users, services)
 
-    outcome = train_ae(seed=1)
+    outcome = train_ae(env(), seed=1)
 
     assert outcome.status == "rejected"
     assert reason in outcome.reason
@@ -197,7 +198,7 @@ def test_rows_without_features_are_left_out_of_training(app):
     featureless = [{"_id": 5000 + i, "categories": [], "scientific_domains": []} for i in range(7)]
     insert(user_docs(20) + featureless, service_docs(20))
 
-    outcome = AEPipeline(FAST).run(seed=1)
+    outcome = AEPipeline(FAST).run(env(), seed=1)
 
     assert outcome.status == "promoted"
     steps = PipelineMetadata.objects.get(pipeline="AE").steps

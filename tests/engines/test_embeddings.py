@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender import stamps
-from recommender.engines import chain
-from recommender.engines.autoencoders.embeddings import load_embeddings
+from recommender.engines.autoencoders.embeddings import cached_embeddings
 from recommender.engines.autoencoders.model import TrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
-from recommender.engines.base import model_store
-from recommender.extensions import get_db
+from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion
+from recommender.services.runtime import runtime
+from recommender.services.update import train_stage
+from recommender.store import get_db, stamps
+from tests.app_helpers import env
 from tests.engines.ae_catalogue import insert_catalogue, user_docs
 
 FAST = AEConfig(train=TrainConfig(max_epochs=12, patience=3, steps_per_epoch=16))
@@ -22,8 +23,8 @@ FAST = AEConfig(train=TrainConfig(max_epochs=12, patience=3, steps_per_epoch=16)
 def trained(app):
     insert_catalogue(users=120, services=60, seed=2)
     get_db().user.insert_one({"_id": 4000, "categories": [], "scientific_domains": []})
-    assert AEPipeline(FAST).run(seed=2).status == "promoted"
-    outcome = train_embeddings(seed=2)
+    assert AEPipeline(FAST).run(env(), seed=2).status == "promoted"
+    outcome = train_embeddings(env(), seed=2)
     assert outcome.status == "promoted", outcome.reason
     return load_embeddings()
 
@@ -108,14 +109,14 @@ def test_cached_per_version_and_catalogue(trained):
     rebuilt = load_embeddings()
 
     assert rebuilt is not trained and rebuilt.version == trained.version
-    assert train_embeddings(seed=3).status == "promoted"
+    assert train_embeddings(env(), seed=3).status == "promoted"
     assert load_embeddings().version == trained.version + 1
 
 
 def test_no_embeddings_without_autoencoders(app):
     insert_catalogue(users=10, services=10)
 
-    outcome = train_embeddings()
+    outcome = train_embeddings(env())
 
     assert outcome.status == "skipped" and "autoencoders" in outcome.reason
     assert load_embeddings() is None
@@ -124,7 +125,7 @@ def test_no_embeddings_without_autoencoders(app):
 def test_empty_catalogue_after_ae_is_rejected_and_previous_stays(trained):
     get_db().service.delete_many({})
 
-    outcome = train_embeddings()
+    outcome = train_embeddings(env())
 
     assert outcome.status == "rejected" and outcome.reason == "no services in the catalogue"
     assert model_store.live_version("embeddings").version == trained.version
@@ -133,9 +134,14 @@ def test_empty_catalogue_after_ae_is_rejected_and_previous_stays(trained):
 def test_chain_stages_train_a_tiny_catalogue_end_to_end(app):
     insert_catalogue(users=12, services=10)
 
-    outcomes = [chain.stage(name)(seed=4, progress=False) for name in ("ae", "embedding")]
+    outcomes = [train_stage(name, 4, False) for name in ("ae", "embedding")]
 
     assert [o.status for o in outcomes] == ["promoted", "promoted"], outcomes
     embeddings = load_embeddings()
     assert embeddings.users.matrix.shape == (12, 64)
     assert embeddings.services.matrix.shape == (10, 128)
+
+
+def load_embeddings():
+    """The live embeddings as serving reads them (through the app's model cache)."""
+    return cached_embeddings(runtime().deps.models)

@@ -13,9 +13,9 @@ import time
 import pytest
 import torch
 
-from recommender import stamps
-from recommender.engines.base import model_store
-from recommender.engines.base.model_cache import ModelCache
+from recommender.model_store import versions as model_store
+from recommender.model_store.cache import ModelCache
+from recommender.store import stamps
 
 INTERVAL = 0.2
 
@@ -47,7 +47,7 @@ def test_serving_cache_picks_up_a_promoted_version_within_the_interval(app, stam
         builds.append(stored.version)
         return stored.version, stored.tensors["weight"][0].item()
 
-    serving = ModelCache(interval=INTERVAL)
+    serving = ModelCache(interval=INTERVAL, follow_local_writes=False)  # another process
     train_version(1.0)
     assert serving.get("scorer", build) == (1, 1.0)
     first_read = stamp_reads[-1]

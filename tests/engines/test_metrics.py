@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from recommender.engines.metrics import (
+from recommender.evaluation.metrics import (
     hit_rate,
     ndcg,
     positive_ranks,

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from recommender import stamps
 from recommender.engines.autoencoders.model import TrainConfig as AETrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
-from recommender.engines.base import model_store
 from recommender.engines.base.engine import RecommendationContext
-from recommender.engines.base.id_index import UNKNOWN, IdIndex
+from recommender.engines.ncf import MODEL_NAME, inference
 from recommender.engines.ncf import data as ncf_data
-from recommender.engines.ncf.inference import NCF, NCFRanking, component, offline_metrics
 from recommender.engines.ncf.model import NCFModel, NCFShape
-from recommender.engines.ncf.pipeline import MODEL_NAME, NCFConfig, NCFPipeline
+from recommender.engines.ncf.pipeline import NCFConfig, NCFPipeline
 from recommender.engines.ncf.training import Scorer, TrainConfig, fit
-from recommender.extensions import get_db
+from recommender.id_index import UNKNOWN, IdIndex
+from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion, PipelineMetadata
+from recommender.store import get_db, stamps
 from tests.api.helpers import body, load
+from tests.app_helpers import deps, engine, env
 from tests.marketplace_dump import marketplace_dump, service
 
 CLUSTERS = 4
@@ -77,15 +77,15 @@ def clustered_dump(
 
 
 def train_embeddings_stage(seed: int = 0) -> None:
-    assert AEPipeline(AE_FAST).run(seed=seed).status == "promoted"
-    assert train_embeddings(seed=seed).status == "promoted"
+    assert AEPipeline(AE_FAST).run(env(), seed=seed).status == "promoted"
+    assert train_embeddings(env(), seed=seed).status == "promoted"
 
 
 @pytest.fixture
 def trained(app):
     dump = clustered_dump()
     train_embeddings_stage()
-    outcome = NCFPipeline(FAST).run(seed=3)
+    outcome = NCFPipeline(FAST).run(env(), seed=3)
     assert outcome.status == "promoted", outcome.reason
     return dump, outcome
 
@@ -264,7 +264,7 @@ def test_model_that_cannot_beat_popularity_is_rejected_with_the_reason(app):
     clustered_dump(users=40, accessed=lambda rng: (1 + rng.permutation(5)).tolist())
     train_embeddings_stage()
 
-    outcome = NCFPipeline(FAST).run(seed=1)
+    outcome = NCFPipeline(FAST).run(env(), seed=1)
 
     assert outcome.status == "rejected"
     assert "does not beat Popularity" in outcome.reason
@@ -272,13 +272,13 @@ def test_model_that_cannot_beat_popularity_is_rejected_with_the_reason(app):
     rejected = ModelVersion.objects(name=MODEL_NAME).first()
     assert rejected.status == "rejected"
     assert "does not beat Popularity" in rejected.metrics["rejection_reason"]
-    assert not NCF().is_ready()[0]
+    assert not engine("NCF").is_ready()[0]
 
 
 def test_skipped_without_embeddings(app):
     clustered_dump(users=8)
 
-    outcome = NCFPipeline(FAST).run(seed=0)
+    outcome = NCFPipeline(FAST).run(env(), seed=0)
 
     assert outcome.status == "skipped" and "embeddings" in outcome.reason
 
@@ -287,7 +287,7 @@ def test_rejected_when_no_user_has_enough_positives_to_validate(app):
     clustered_dump(users=12, accessed=lambda rng: [int(rng.integers(1, 33))])
     train_embeddings_stage()
 
-    outcome = NCFPipeline(FAST).run(seed=0)
+    outcome = NCFPipeline(FAST).run(env(), seed=0)
 
     assert outcome.status == "rejected" and "to validate on" in outcome.reason
 
@@ -301,8 +301,8 @@ def test_recommends_own_cluster_and_ranks_every_candidate(trained):
     accessed = set(member["accessed_services"])
     candidates = [s for s in range(1, 33) if s not in accessed]
 
-    top = NCF().answer(context(member["id"], candidates, accessed), 3)
-    ranking = NCFRanking().answer(context(member["id"], candidates, accessed), 3)
+    top = engine("NCF").answer(context(member["id"], candidates, accessed), 3, ranking=False)
+    ranking = engine("NCF").answer(context(member["id"], candidates, accessed), 3, ranking=True)
 
     assert len(top.services) == 3 and cluster_of(top.services[0]) == 1
     scores = dict(zip(ranking.services, ranking.scores, strict=True))
@@ -314,7 +314,7 @@ def test_recommends_own_cluster_and_ranks_every_candidate(trained):
     assert sorted(ranking.services) == sorted(candidates)
     assert ranking.scores == sorted(ranking.scores, reverse=True)
     assert ranking.services[:3] == top.services
-    assert NCF().model_version() == model_store.live_version(MODEL_NAME).version
+    assert engine("NCF").model_version() == model_store.live_version(MODEL_NAME).version
 
 
 def test_new_user_and_new_service_are_scored_through_content(trained):
@@ -328,7 +328,7 @@ def test_new_user_and_new_service_are_scored_through_content(trained):
     stamps.bump(stamps.CATALOGUE)  # as a dump load does
     candidates = [*range(1, 33), 40]
 
-    ranking = NCFRanking().answer(context(5000, candidates), 3)
+    ranking = engine("NCF").answer(context(5000, candidates), 3, ranking=True)
 
     assert sorted(ranking.services) == candidates
     assert ranking.scores == sorted(ranking.scores, reverse=True)
@@ -338,7 +338,7 @@ def test_new_user_and_new_service_are_scored_through_content(trained):
     others = np.mean([scores[s] for s in candidates if s != 40 and cluster_of(s) != 2])
     assert own > others  # the content branch carries the profile's interests
 
-    known = NCF().answer(context(1000, [40, 2, 3]), 3)
+    known = engine("NCF").answer(context(1000, [40, 2, 3]), 3, ranking=False)
     assert 40 in known.services  # a service added after training: scored, no IndexError
     assert known.explanations_short[known.services.index(40)] == "New and relevant to you"
 
@@ -347,7 +347,7 @@ def test_a_new_user_with_orders_is_scored_through_their_history(app):
     # Profiles say nothing here, so what users ordered is the signal the model learns.
     clustered_dump(informative_profiles=False)
     train_embeddings_stage()
-    assert NCFPipeline(FAST).run(seed=3).status == "promoted"
+    assert NCFPipeline(FAST).run(env(), seed=3).status == "promoted"
     # Not in the model, no profile features: only what they ordered (cluster 3) speaks.
     get_db().user.insert_one(
         {"_id": 6000, "categories": [], "scientific_domains": [], "accessed_services": [25, 26]}
@@ -355,7 +355,7 @@ def test_a_new_user_with_orders_is_scored_through_their_history(app):
     stamps.bump(stamps.CATALOGUE)
     candidates = list(range(1, 25)) + list(range(27, 33))
 
-    ranking = NCFRanking().answer(context(6000, candidates, accessed=(25, 26)), 3)
+    ranking = engine("NCF").answer(context(6000, candidates, accessed=(25, 26)), 3, ranking=True)
 
     scores = dict(zip(ranking.services, ranking.scores, strict=True))
     own = np.mean([scores[s] for s in candidates if cluster_of(s) == 3])
@@ -386,7 +386,7 @@ def test_served_over_http_to_logged_in_users_never_with_accessed_services(traine
 
 
 def test_component_is_built_once_per_version(trained):
-    assert component() is component()
+    assert inference.component(deps()) is inference.component(deps())
 
 
 def test_an_incompatible_stored_version_makes_ncf_not_ready_instead_of_failing(app):
@@ -396,21 +396,23 @@ def test_an_incompatible_stored_version_makes_ncf_not_ready_instead_of_failing(a
     config = {"shape": {"users": 1}, "embeddings_version": embeddings}
     model_store.promote(model_store.save_candidate(MODEL_NAME, {"w": torch.ones(2)}, config))
 
-    assert NCF().is_ready() == (False, "Missing model in db")
-    assert NCF().answer(context(1000, [1, 2, 3]), 3).services == []
+    assert engine("NCF").is_ready() == (False, "Missing model in db")
+    assert engine("NCF").answer(context(1000, [1, 2, 3]), 3, ranking=False).services == []
 
 
 def test_offline_evaluation_of_the_served_model_agrees_with_the_pipeline(trained):
     _, outcome = trained
 
-    assert offline_metrics(seed=3) == pytest.approx(outcome.metrics["ncf"]["test"])
+    assert inference.offline_metrics(deps(), seed=3) == pytest.approx(
+        outcome.metrics["ncf"]["test"]
+    )
 
 
 def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(trained):
     """`scores` (one user, gathered service parts) agrees with `logits` (the plain forward) for
     trained and unknown users, with every candidate embedded (gathered parts) or one that is
     not (404: content parts computed on the spot)."""
-    served = component()
+    served = inference.component(deps())
     accessed = np.array([3, 5], dtype=np.int64)
     history_rows = served.services.rows(accessed)
     with torch.inference_mode():

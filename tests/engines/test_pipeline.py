@@ -8,7 +8,6 @@ import torch
 from prometheus_client import REGISTRY
 from torch import nn
 
-from recommender.engines.base import model_store
 from recommender.engines.base.device import training_device
 from recommender.engines.base.pipeline import (
     STEPS,
@@ -18,8 +17,12 @@ from recommender.engines.base.pipeline import (
     Pipeline,
     RunContext,
 )
-from recommender.extensions import get_db
+from recommender.engines.spec import TrainingEnv
+from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion, PipelineMetadata
+from recommender.settings import Settings
+from recommender.store import get_db
+from tests.app_helpers import env
 
 
 class Toy(Pipeline[np.ndarray, torch.Tensor, nn.Linear]):
@@ -78,7 +81,7 @@ def last_metadata() -> PipelineMetadata:
 
 
 def test_promoted_run_records_every_step_and_goes_live(app):
-    outcome = Toy().run(seed=3)
+    outcome = Toy().run(env(), seed=3)
 
     assert outcome.status == "promoted" and outcome.model_version == 1
     live = model_store.live_version("toy")
@@ -95,9 +98,9 @@ def test_promoted_run_records_every_step_and_goes_live(app):
 
 
 def test_model_validation_failure_rejects_candidate_and_keeps_previous_live(app):
-    assert Toy().run(seed=1).status == "promoted"
+    assert Toy().run(env(), seed=1).status == "promoted"
 
-    outcome = Toy(max_loss=-1.0).run(seed=2)
+    outcome = Toy(max_loss=-1.0).run(env(), seed=2)
 
     assert outcome.status == "rejected" and "above -1.0" in outcome.reason
     assert outcome.model_version is None
@@ -112,7 +115,7 @@ def test_model_validation_failure_rejects_candidate_and_keeps_previous_live(app)
 
 
 def test_data_validation_failure_writes_no_model(app):
-    outcome = Toy(rows=1).run()
+    outcome = Toy(rows=1).run(env())
 
     assert outcome.status == "rejected" and outcome.reason == "1 rows (at least 2 needed)"
     assert ModelVersion.objects(name="toy").count() == 0
@@ -122,7 +125,7 @@ def test_data_validation_failure_writes_no_model(app):
 
 @pytest.mark.parametrize("step", ["extract", "train", "validate_model"])
 def test_crash_is_recorded_as_failure_never_a_live_model(app, step):
-    outcome = Toy(crash_in=step).run()
+    outcome = Toy(crash_in=step).run(env())
 
     assert outcome.status == "failed" and f"boom in {step}" in outcome.reason
     assert model_store.live_version("toy") is None
@@ -135,7 +138,7 @@ def test_crash_is_recorded_as_failure_never_a_live_model(app, step):
 
 
 def test_missing_dependency_skips_the_run(app):
-    outcome = Toy(requires=("embeddings",)).run()
+    outcome = Toy(requires=("embeddings",)).run(env())
 
     assert outcome.status == "skipped" and "embeddings" in outcome.reason
     assert outcome.ok and ModelVersion.objects.count() == 0
@@ -144,7 +147,7 @@ def test_missing_dependency_skips_the_run(app):
 def test_same_seed_same_weights_other_seed_other_weights(app):
     weights = []
     for seed in (7, 7, 8):
-        version = Toy().run(seed=seed).model_version
+        version = Toy().run(env(), seed=seed).model_version
         weights.append(model_store.load("toy", version).tensors["weight"])
 
     assert torch.equal(weights[0], weights[1])
@@ -159,14 +162,14 @@ def test_training_duration_observed_per_status(app):
         return value or 0.0
 
     before = count("rejected")
-    Toy(rows=0).run()
+    Toy(rows=0).run(env())
     assert count("rejected") == before + 1
 
 
 def test_report_written_when_runs_dir_set(app, tmp_path):
-    app.config["TRAINING_RUNS_DIR"] = str(tmp_path)
+    settings = Settings(FLASK_ENV="testing", TRAINING_RUNS_DIR=str(tmp_path))
 
-    outcome = Toy().run()
+    outcome = Toy().run(TrainingEnv(settings))
 
     report = tmp_path / "Toy"
     (run_dir,) = report.iterdir()
@@ -176,22 +179,21 @@ def test_report_written_when_runs_dir_set(app, tmp_path):
 
 
 def test_no_report_while_testing_by_default(app):
-    assert "report" not in Toy().run().metrics
+    assert "report" not in Toy().run(env()).metrics
 
 
-def test_training_device_falls_back_to_cpu_without_a_gpu(app, monkeypatch):
+def test_training_device_falls_back_to_cpu_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    app.config["TRAINING_DEVICE"] = "cuda"
 
-    assert training_device() == torch.device("cpu")
+    assert training_device("cuda") == torch.device("cpu")
     assert training_device("CPU") == torch.device("cpu")
+    assert training_device(None) == torch.device("cpu")
 
 
-def test_training_device_uses_cuda_when_present(app, monkeypatch):
+def test_training_device_uses_cuda_when_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    app.config["TRAINING_DEVICE"] = "cuda"
 
-    assert training_device() == torch.device("cuda")
+    assert training_device("cuda") == torch.device("cuda")
     assert training_device("cuda:1") == torch.device("cuda:1")
 
 

@@ -7,12 +7,13 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from recommender.engines.base import model_store
 from recommender.engines.base.engine import RecommendationContext, pick, top
-from recommender.engines.popularity.engine import Popularity
-from recommender.engines.popularity.pipeline import MODEL_NAME, train
+from recommender.engines.popularity import MODEL_NAME
+from recommender.engines.popularity.pipeline import train
+from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion, PipelineMetadata
 from tests.api.helpers import load, panel_click
+from tests.app_helpers import engine, env
 from tests.marketplace_dump import marketplace_dump, service
 
 
@@ -50,14 +51,14 @@ def ask(candidates, search_data=None, k: int = 3, ranking: bool = False):
         unique_id="x",
         timestamp=dt.datetime(2024, 1, 1),
     )
-    return Popularity().answer(context, k, ranking)
+    return engine("Popularity").answer(context, k, ranking)
 
 
 def test_training_counts_orders_and_panel_clicks_of_both_spellings(catalogue):
     panel_click(4)
     panel_click(4, root_type="recommendation_panel")
     panel_click(5, root_type="regular_services_list")  # not a panel: not counted
-    outcome = train()
+    outcome = train(env())
     assert outcome.status == "promoted"
     assert outcome.metrics == {"orders": 7, "panel_clicks": 2, "services": 5}
     stored = model_store.load(MODEL_NAME)
@@ -78,15 +79,15 @@ def test_training_counts_orders_and_panel_clicks_of_both_spellings(catalogue):
 
 def test_nothing_to_count_is_rejected_and_not_served(app):
     load({**marketplace_dump(), "users": [], "projects": []})
-    outcome = train()
+    outcome = train(env())
     assert (outcome.status, outcome.reason) == ("rejected", "no orders or panel clicks to count")
     assert model_store.live_version(MODEL_NAME) is None
     assert ModelVersion.objects(name=MODEL_NAME).count() == 0  # rejected before writing one
-    assert Popularity().is_ready() == (False, "Missing model in db")
+    assert engine("Popularity").is_ready() == (False, "Missing model in db")
 
 
 def test_most_ordered_first_within_the_candidates(catalogue):
-    train()
+    train(env())
     assert ask([1, 2, 3, 4, 5]).services == [1, 2, 3]
     assert ask([3, 4, 2]).services == [2, 3, 4]
     result = ask([1, 2, 3, 4, 5], ranking=True)
@@ -96,7 +97,7 @@ def test_most_ordered_first_within_the_candidates(catalogue):
 
 
 def test_services_matching_the_search_context_are_boosted(catalogue):
-    train()
+    train(env())
     assert ask([1, 2, 3], k=1).services == [1]
     matching = ask([1, 2, 3], {"categories": [11]}, k=1)
     assert matching.services == [3]
@@ -109,26 +110,26 @@ def test_services_matching_the_search_context_are_boosted(catalogue):
 
 
 def test_unknown_ids_in_the_context_change_nothing(catalogue):
-    train()
+    train(env())
     plain = ask([1, 2, 3])
     other = ask([1, 2, 3], {"categories": [999, 2**62], "related_platforms": [-1]})
     assert other.services == plain.services
 
 
 def test_a_retrained_model_is_served_without_restart(catalogue):
-    train()
-    engine = Popularity()
-    assert engine.model_version() == 1
+    train(env())
+    popularity = engine("Popularity")
+    assert popularity.model_version() == 1
     assert ask([1, 4], k=1).services == [1]
     for _ in range(16):  # 16 clicks outweigh 3 orders (a click counts a quarter)
         panel_click(4)
-    train()
-    assert engine.model_version() == 2
+    train(env())
+    assert popularity.model_version() == 2
     assert ask([1, 4], k=1).services == [4]
 
 
 def test_a_service_added_after_training_is_ranked_not_an_error(catalogue):
-    train()
+    train(env())
     dump = {**catalogue, "services": [*catalogue["services"], service(7, categories=[11])]}
     load(dump)
     assert ask([7, 4, 1], ranking=True).services == [1, 4, 7]

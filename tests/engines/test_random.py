@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from recommender.engines.base.engine import RecommendationContext
-from recommender.engines.random.engine import Random, RandomRanking
+from recommender.engines.random import SPEC
+from recommender.engines.random.engine import RandomEngine
 
 WHEN = dt.datetime(2024, 2, 21, 14, 19, 43)
 
@@ -24,7 +25,7 @@ def context(candidates, unique_id: str = "a", panel_id: str = "v1") -> Recommend
 
 def test_random_picks_k_distinct_candidates_with_uniform_scores():
     candidates = list(range(100, 150))
-    result = Random().answer(context(candidates), 3)
+    result = RandomEngine().answer(context(candidates), 3, ranking=False)
     assert len(result.services) == len(set(result.services)) == 3
     assert set(result.services) <= set(candidates)
     assert result.scores == [1 / 50] * 3
@@ -33,43 +34,41 @@ def test_random_picks_k_distinct_candidates_with_uniform_scores():
 
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_random_with_fewer_candidates_than_k_returns_them_all(n):
-    result = Random().answer(context(list(range(n))), 3)
+    result = RandomEngine().answer(context(list(range(n))), 3, ranking=False)
     assert sorted(result.services) == list(range(n))
 
 
 def test_random_replays_the_same_request_and_varies_across_visitors():
     candidates = list(range(1000))
-    first = Random().answer(context(candidates, "visitor-1"), 3).services
-    assert Random().answer(context(candidates, "visitor-1"), 3).services == first
-    others = {tuple(Random().answer(context(candidates, f"v{i}"), 3).services) for i in range(20)}
+    first = pick(candidates, "visitor-1")
+    assert pick(candidates, "visitor-1") == first
+    others = {pick(candidates, f"v{i}") for i in range(20)}
     assert len(others) > 15
 
 
 def test_random_is_roughly_uniform():
     counts = np.zeros(10)
     for i in range(2000):
-        counts[Random().answer(context(range(10), f"u{i}"), 2).services] += 1
+        counts[RandomEngine().answer(context(range(10), f"u{i}"), 2, False).services] += 1
     # 400 expected per service; a biased sampler would leave some far off.
     assert counts.min() > 300 and counts.max() < 500
 
 
 def test_random_ranking_returns_every_candidate_shuffled():
     candidates = list(range(200, 260))
-    engine = RandomRanking()
-    assert engine.ranking
-    result = engine.answer(context(candidates), 3)
+    result = RandomEngine().answer(context(candidates), 3, ranking=True)
     assert sorted(result.services) == candidates
     assert result.services != candidates
     assert result.scores == [round(1 / 60, 3)] * 60
 
 
-def test_random_ranking_top_k_when_asked_for_k():
-    result = RandomRanking().answer(context(range(10)), 3, ranking=False)
-    assert len(result.services) == 3
+def test_random_is_always_ready_has_no_model_and_serves_anonymous_visitors_last():
+    engine = RandomEngine()
+    assert engine.is_ready() == (True, None)
+    assert engine.model_version() is None
+    assert SPEC.served == ("Random", "RandomRanking")
+    assert SPEC.anonymous and SPEC.floor
 
 
-def test_random_engines_are_always_ready_and_have_no_model():
-    for engine in (Random(), RandomRanking()):
-        assert engine.is_ready() == (True, None)
-        assert engine.model_version() is None
-        assert not engine.needs_user
+def pick(candidates, visitor: str) -> tuple[int, ...]:
+    return tuple(RandomEngine().answer(context(candidates, visitor), 3, ranking=False).services)

@@ -9,25 +9,24 @@ import numpy as np
 import pytest
 import torch
 
-from recommender import stamps
-from recommender.engines import chain
 from recommender.engines.autoencoders.model import TrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
 from recommender.engines.base.engine import RecommendationContext
 from recommender.engines.base.pipeline import ModelValidationError
-from recommender.engines.rl import engine as rl_engine
 from recommender.engines.rl.data import Transitions
 from recommender.engines.rl.networks import Actor, Shape, polyak
 from recommender.engines.rl.pipeline import RLConfig, RLPipeline
 from recommender.engines.rl.selection import choose
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.td3 import TD3, Batch, Matrices, TD3Config, fit
-from recommender.extensions import get_db
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service
 from recommender.models.ops import ModelVersion, PipelineMetadata
+from recommender.services.runtime import runtime
 from recommender.sessions import regenerate_sarses
+from recommender.store import get_db, stamps
 from recommender.synthetic import generate_marketplace, generate_sessions
 from recommender.synthetic.writer import write_marketplace, write_sessions
+from tests.app_helpers import engine, env
 
 SHAPE = Shape(k=2, user_dim=3, service_dim=4, history_len=2, history_dim=5, hidden=(8, 8))
 FAST_AE = AEConfig(train=TrainConfig(max_epochs=20, patience=3))
@@ -199,17 +198,17 @@ def world(app) -> dict:
     """A small synthetic Marketplace with live autoencoders and embeddings."""
     dump = generate_marketplace(users=60, services=40, seed=3)
     write_marketplace(dump)
-    assert AEPipeline(FAST_AE).run(seed=3).status == "promoted"
-    assert train_embeddings(seed=3).status == "promoted"
+    assert AEPipeline(FAST_AE).run(env(), seed=3).status == "promoted"
+    assert train_embeddings(env(), seed=3).status == "promoted"
     return dump
 
 
 def test_rl_is_skipped_without_embeddings(app):
-    assert RLPipeline(TINY).run(seed=1).status == "skipped"
+    assert RLPipeline(TINY).run(env(), seed=1).status == "skipped"
 
 
 def test_rl_trains_on_synthetic_sessions_and_records_why_it_is_promoted_or_not(world):
-    outcome = RLPipeline(TINY).run(seed=3)
+    outcome = RLPipeline(TINY).run(env(), seed=3)
 
     metadata = PipelineMetadata.objects(pipeline="RL").order_by("-id").first()
     steps = {step.name: step for step in metadata.steps}
@@ -218,9 +217,9 @@ def test_rl_trains_on_synthetic_sessions_and_records_why_it_is_promoted_or_not(w
     for panel, k in (("v1", 3), ("v2", 2)):
         numbers = steps["evaluate"].details[panel]
         assert numbers["sessions"] > 0
-        for engine in ("rl", "popularity", "random", "logged"):
-            assert 0.0 <= numbers[engine]["reward"] <= 1.0
-            assert 0.0 <= numbers[engine][f"hr@{k}"] <= 1.0
+        for name in ("rl", "popularity", "random", "logged"):
+            assert 0.0 <= numbers[name]["reward"] <= 1.0
+            assert 0.0 <= numbers[name][f"hr@{k}"] <= 1.0
         assert model.metrics[panel] == numbers  # the numbers go with the model version
     assert outcome.status in ("promoted", "rejected")
     if outcome.status == "rejected":
@@ -262,7 +261,7 @@ def test_rl_trains_on_stored_traffic_when_there_is_enough(world, client):
     write_sessions(recommendations, actions)
     config = RLConfig(min_real_sarses=100, td3=TD3Config(epochs=2, batch_size=64))
 
-    outcome = RLPipeline(config).run(seed=3)
+    outcome = RLPipeline(config).run(env(), seed=3)
 
     metadata = PipelineMetadata.objects(pipeline="RL").order_by("-id").first()
     extract = metadata.steps[0].details
@@ -271,8 +270,8 @@ def test_rl_trains_on_stored_traffic_when_there_is_enough(world, client):
     assert outcome.status in ("promoted", "rejected") and metadata.status == outcome.status
 
 
-def test_rl_trains_after_ncf_and_before_popularity():
-    names = chain.stage_names()
+def test_rl_trains_after_ncf_and_before_popularity(app):
+    names = [stage.name for stage in runtime().engines.stages()]
     assert names.index("ncf") < names.index("rl") < names.index("popularity")
 
 
@@ -288,7 +287,7 @@ class AlwaysPromoted(RLPipeline):
 
 @pytest.fixture
 def served(world) -> dict:
-    assert AlwaysPromoted(TINY).run(seed=3).status == "promoted"
+    assert AlwaysPromoted(TINY).run(env(), seed=3).status == "promoted"
     return world
 
 
@@ -355,13 +354,13 @@ def test_services_added_after_training_are_recommended_by_their_features(served,
 
     assert answer["engine_version"] == "RL"
     assert sorted(answer["recommendations"]) == [90_000, 90_001, 90_002]
-    rows = rl_engine.component().service_rows(np.array([90_000]))
+    rows = engine("RL").component().service_rows(np.array([90_000]))
     assert np.linalg.norm(rows) == pytest.approx(1.0, abs=1e-5)  # encoded, not a zero row
 
 
 def test_a_request_is_one_forward_pass_on_a_cached_component(served):
-    component = rl_engine.component()
-    assert rl_engine.component() is component  # built once per model version
+    component = engine("RL").component()
+    assert engine("RL").component() is component  # built once per model version
     calls = []
     hook = component.actor(3).register_forward_hook(lambda *args: calls.append(1))
     context = RecommendationContext(
@@ -371,7 +370,7 @@ def test_a_request_is_one_forward_pass_on_a_cached_component(served):
         timestamp=dt.datetime(2024, 1, 1),
     )
     try:
-        result = rl_engine.RL().recommend(context, 3)
+        result = engine("RL").recommend(context, 3)
     finally:
         hook.remove()
 
@@ -382,7 +381,7 @@ def test_health_reports_the_rl_engine_and_its_version(served, client):
     body = client.get("/health").json
 
     assert body["recommender_engines"]["RL"]["status"] == "UP"
-    assert body["training"]["model_versions"]["rl"] == rl_engine.RL().model_version() == 1
+    assert body["training"]["model_versions"]["rl"] == engine("RL").model_version() == 1
 
 
 def test_synthetic_sessions_become_the_sars_their_stored_traffic_would(world):

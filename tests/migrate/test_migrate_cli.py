@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from recommender import leases
-from recommender.extensions import get_db
 from recommender.migrate.runner import LEGACY_NAMES, LOCK_NAME
+from recommender.store import get_db, leases
 
 FIRST, SECOND, THIRD = (
     "20240101000000_first",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from recommender.extensions import get_db
 from recommender.migrate import DEFAULT_DIR, Runner
 from recommender.migrate.runner import load_migration
 from recommender.models.activity import (
@@ -16,6 +15,7 @@ from recommender.models.activity import (
     UserAction,
     action_fingerprint,
 )
+from recommender.store import get_db
 
 NORMALISE = "20261126080100_normalise_panel_root_type"
 

@@ -8,13 +8,12 @@ import datetime as dt
 import mongomock
 import pytest
 
-from recommender import leases
-from recommender.extensions import get_db
 from recommender.models.activity import Recommendation, UserAction
 from recommender.models.marketplace import User
 from recommender.models.sars import Sars
 from recommender.sessions import regenerate, regenerate_sarses
 from recommender.sessions.rewards import service_values
+from recommender.store import get_db, leases
 from tests.api.helpers import load, recommendable_ids
 from tests.sessions.journey import Visitor
 

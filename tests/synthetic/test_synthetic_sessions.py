@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES
-from recommender.services.user_actions import validate_user_action
+from recommender.schemas.user_action import validate_user_action
 from recommender.synthetic import generate_marketplace, generate_sessions
 
 SESSIONS = 400

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from recommender.engines import chain
 from recommender.models import Recommendation, Service, User, UserAction, action_fingerprint
 from recommender.synthetic import generate_marketplace, generate_sessions
 from recommender.synthetic.writer import write_marketplace, write_sessions
+from tests.app_helpers import use_stages
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_stored_sessions_are_what_the_api_stores(app, client, dump, sessions):
 
 
 def test_generated_dump_loads_through_post_update(client, monkeypatch, dump):
-    monkeypatch.setattr(chain, "TRAINING_CHAIN", [])  # loading only: training is tested apart
+    use_stages(monkeypatch, {})  # loading only: training is tested apart
     response = client.post("/update", json=dump)
     assert response.status_code == 202, response.get_json()
     status = client.get(f"/update/{response.get_json()['task_id']}").get_json()

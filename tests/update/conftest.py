@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.engines import chain
+from tests.app_helpers import use_stages
 
 
 @pytest.fixture(autouse=True)
-def no_training(monkeypatch):
-    monkeypatch.setattr(chain, "TRAINING_CHAIN", [])
+def no_training(app, monkeypatch):
+    use_stages(monkeypatch, {})

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from recommender.dump.references import drop_dangling_references
-from recommender.dump.schema import DUMP_KEYS, DumpValidationError, validate_dump
+from recommender.dump.schema import DUMP_KEYS, validate_dump
+from recommender.errors import InvalidInputError
 from tests.marketplace_dump import marketplace_dump
 
 
 def errors_of(payload) -> dict[str, str]:
-    with pytest.raises(DumpValidationError) as raised:
+    with pytest.raises(InvalidInputError) as raised:
         validate_dump(payload)
     return raised.value.errors
 

@@ -14,13 +14,14 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from recommender.models import Service
+from tests.app_helpers import use_stages
 from tests.marketplace_dump import marketplace_dump
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def worker_app():
+def worker_app(monkeypatch):
     from recommender import create_app
     from recommender.celery_app import celery
 
@@ -31,13 +32,12 @@ def worker_app():
     previous_queue = celery.conf.task_default_queue
     celery.conf.task_default_queue = queue
     root_level = logging.getLogger().level  # the test worker sets up Celery's logging
-    with (
-        app.app_context(),
-        start_worker(
+    with app.app_context():
+        use_stages(monkeypatch, {})  # loading is what this test is about
+        with start_worker(
             celery, queues=[queue], perform_ping_check=False, pool="solo", shutdown_timeout=10
-        ),
-    ):
-        yield app
+        ):
+            yield app
     celery.conf.task_default_queue = previous_queue
     celery.conf.task_always_eager = True
     logging.getLogger().setLevel(root_level)

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from recommender import leases
-from recommender.engines import chain
 from recommender.engines.base.outcome import PipelineOutcome
 from recommender.models import Project, Service, UpdateTask, User, VersionStamp
 from recommender.services.update import UPDATE_LEASE
+from recommender.store import leases
+from tests.app_helpers import use_stages
 from tests.marketplace_dump import marketplace_dump
 
 
@@ -123,16 +123,13 @@ def test_unknown_task_is_404(client):
 
 
 def test_failed_training_is_recorded_and_the_load_kept(client, monkeypatch):
-    def crashing(seed, progress):
+    def crashing(env, seed, progress):
         raise RuntimeError("boom")
 
-    def rejecting(seed, progress):
+    def rejecting(env, seed, progress):
         return PipelineOutcome(pipeline="fake_ok", status="rejected", reason="not better")
 
-    monkeypatch.setattr(chain, "TRAINING_CHAIN", [("fake_crash", "x:y"), ("fake_reject", "x:z")])
-    monkeypatch.setattr(
-        chain, "stage", lambda name: {"fake_crash": crashing, "fake_reject": rejecting}[name]
-    )
+    use_stages(monkeypatch, {"fake_crash": crashing, "fake_reject": rejecting})
     task = post_dump(client, marketplace_dump()).get_json()
     status = client.get(f"/update/{task['task_id']}").get_json()
     assert status["status"] == "failed"
@@ -159,7 +156,7 @@ def test_failed_load_leaves_the_live_catalogue(client, loaded, monkeypatch):
     assert status["status"] == "failed"
     assert "disk full" in status["reason"]
     assert catalogue_snapshot() == before
-    from recommender.extensions import get_db
+    from recommender.store import get_db
 
     assert not [n for n in get_db().list_collection_names() if n.endswith("__staging")]
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from recommender.errors import InvalidInputError
 from recommender.models.activity import UserAction
-from recommender.services.user_actions import (
-    UserActionError,
-    store_actions,
-    store_user_action,
-    validate_user_action,
-)
+from recommender.schemas.user_action import validate_user_action
+from recommender.services.user_actions import store_actions, store_user_action
 from tests.user_actions.payloads import REMOVE, user_action
 
 
@@ -32,7 +29,7 @@ def test_a_batch_with_repeated_actions_stores_each_once(app):
 
 def test_the_databus_accepts_any_client_name(app):
     body = user_action(client_id="provider_portal")
-    with pytest.raises(UserActionError) as error:
+    with pytest.raises(InvalidInputError) as error:
         validate_user_action(body)
     assert set(error.value.errors) == {"client_id"}
     assert validate_user_action(body, known_clients_only=False).client_id == "provider_portal"
@@ -40,7 +37,7 @@ def test_the_databus_accepts_any_client_name(app):
 
 def test_every_bad_field_is_named_at_once(app):
     body = user_action(unique_id="x", timestamp="y", target__page_id=REMOVE, action__order=1)
-    with pytest.raises(UserActionError) as error:
+    with pytest.raises(InvalidInputError) as error:
         validate_user_action(body)
     assert set(error.value.errors) == {
         "unique_id",
@@ -53,7 +50,7 @@ def test_every_bad_field_is_named_at_once(app):
 
 @pytest.mark.parametrize("payload", [None, [], "text", 5])
 def test_a_payload_that_is_not_an_object_is_refused(app, payload):
-    with pytest.raises(UserActionError):
+    with pytest.raises(InvalidInputError):
         validate_user_action(payload)
 
 

@@ -2,7 +2,7 @@
 
 API (stable):
 
-    emb = load_embeddings()          # Embeddings | None (None: no "embeddings" model is live)
+    emb = cached_embeddings(models)  # Embeddings | None (None: no "embeddings" model is live)
     emb.version                      # the model version they come from
     emb.users, emb.services          # EmbeddingTable
     table.ids                        # np.ndarray[int64], sorted: everyone known at training time
@@ -18,9 +18,9 @@ by a later dump) are encoded on demand from their catalogue features with the st
 vocabulary: one database read for those ids only, then remembered until the catalogue or the
 model changes. Ids that exist nowhere get an all-zero row.
 
-`load_embeddings()` is cached per process (recommender.engines.base.model_cache): it costs nothing
-on the hot path and picks up a newly promoted version, or a new catalogue, within
-MODEL_RELOAD_INTERVAL seconds. It needs an app context.
+`cached_embeddings(models)` reads through a process's model cache: it costs nothing on the hot
+path and picks up a newly promoted version, or a new catalogue, within MODEL_RELOAD_INTERVAL
+seconds. Training reads the live version directly (`live_embeddings()`).
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recommender import stamps
+from recommender.engines.autoencoders import EMBEDDINGS_MODEL as MODEL_NAME
 from recommender.engines.autoencoders import features
 from recommender.engines.autoencoders.features import RawEntities, Vocabulary
 from recommender.engines.autoencoders.model import EntityEncoder, Shape
-from recommender.engines.base.model_cache import model_cache
-from recommender.engines.base.model_store import StoredModel
+from recommender.model_store import versions
+from recommender.model_store.cache import ModelCache
+from recommender.model_store.versions import NoModelError, StoredModel
+from recommender.store import stamps
 
-MODEL_NAME = "embeddings"
 ENTITIES = ("users", "services")
 Reader = Callable[[str, Sequence[int]], RawEntities]
 
@@ -165,6 +166,22 @@ def to_tensors(
     }
 
 
-def load_embeddings() -> Embeddings | None:
+def cached_embeddings(models: ModelCache) -> Embeddings | None:
     """The live embeddings, built once per model version and catalogue version (module doc)."""
-    return model_cache().get(MODEL_NAME, from_stored, depends_on=(stamps.CATALOGUE,))
+    return models.get(MODEL_NAME, from_stored, depends_on=(stamps.CATALOGUE,))
+
+
+def live_embeddings() -> Embeddings | None:
+    """The live embeddings read now (training: no cache), or None."""
+    try:
+        return from_stored(versions.load(MODEL_NAME))
+    except NoModelError:
+        return None
+
+
+def pinned_embeddings(version: int, live: Embeddings | None) -> Embeddings:
+    """The embeddings of `version` (what a model was trained on): the live ones when they are
+    that version, else read by version (NoModelError when gone)."""
+    if live is not None and live.version == version:
+        return live
+    return from_stored(versions.load(MODEL_NAME, version))

@@ -16,8 +16,8 @@ from itertools import chain
 import numpy as np
 from scipy import sparse
 
-from recommender.extensions import get_db
 from recommender.models.marketplace import Service, User
+from recommender.store import get_db
 
 USER_FIELDS: tuple[str, ...] = ("categories", "scientific_domains")
 SERVICE_FIELDS: tuple[str, ...] = (

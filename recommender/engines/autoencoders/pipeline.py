@@ -19,6 +19,7 @@ import numpy as np
 from scipy import sparse
 from tqdm.auto import tqdm
 
+from recommender.engines.autoencoders import AE_MODEL, EMBEDDINGS_MODEL
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.autoencoders.features import (
     ENTITY_FIELDS,
@@ -34,7 +35,6 @@ from recommender.engines.autoencoders.model import (
     fit,
     frequency_baseline,
 )
-from recommender.engines.base import model_store
 from recommender.engines.base.outcome import PipelineOutcome
 from recommender.engines.base.pipeline import (
     Artifact,
@@ -42,9 +42,10 @@ from recommender.engines.base.pipeline import (
     ModelValidationError,
     Pipeline,
     RunContext,
+    TrainingEnv,
 )
+from recommender.model_store import versions as model_store
 
-AE_MODEL = "autoencoders"
 ENTITIES = ("users", "services")
 Raw = dict[str, RawEntities]
 
@@ -337,12 +338,14 @@ class EmbeddingPipeline(Pipeline[EmbeddingInput, EmbeddingData, EmbeddingTables]
         ids = {entity: model.source.raw[entity].ids for entity in ENTITIES}
         config = {entity: encoders[entity].shape.as_dict() for entity in ENTITIES}
         config["autoencoders_version"] = model.source.autoencoders_version
-        return Artifact(emb.MODEL_NAME, emb.to_tensors(ids, model.matrices, encoders), config)
+        return Artifact(EMBEDDINGS_MODEL, emb.to_tensors(ids, model.matrices, encoders), config)
 
 
-def train_ae(seed: int = 42, progress: bool = False) -> PipelineOutcome:
-    return AEPipeline().run(seed=seed, progress=progress)
+def train_ae(env: TrainingEnv, seed: int | None = None, progress: bool = False) -> PipelineOutcome:
+    return AEPipeline().run(env, seed, progress)
 
 
-def train_embeddings(seed: int = 42, progress: bool = False) -> PipelineOutcome:
-    return EmbeddingPipeline().run(seed=seed, progress=progress)
+def train_embeddings(
+    env: TrainingEnv, seed: int | None = None, progress: bool = False
+) -> PipelineOutcome:
+    return EmbeddingPipeline().run(env, seed, progress)

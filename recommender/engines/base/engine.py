@@ -1,8 +1,9 @@
 """The one interface every recommendation engine implements.
 
-The API layer builds a `RecommendationContext` (user resolved, candidates already narrowed to
-recommendable services the user has not accessed) and asks the engine selector for an engine.
-Engines know nothing of HTTP; they answer with an `EngineResult`.
+The recommendation service builds a `RecommendationContext` (user resolved, candidates already
+narrowed to recommendable services the user has not accessed) and asks the engine selector for
+an engine. Engines know nothing of HTTP or Flask: they are built with `ServingDeps` (settings,
+this process's model cache and catalogue) and answer with an `EngineResult`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,25 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from recommender.catalogue import Catalogue
+    from recommender.model_store.cache import ModelCache
+    from recommender.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServingDeps:
+    """What an engine is built with (one set per app)."""
+
+    settings: Settings
+    models: ModelCache  # this process's inference components, rebuilt on new versions
+    catalogue: Callable[[], Catalogue]  # the current in-memory catalogue
 
 
 @dataclass
@@ -75,13 +92,8 @@ def top(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class Engine(ABC):
-    """An engine; instances are long-lived, so per-request state never lives on `self`."""
-
-    name: str
-    # Ranking engines return every candidate, ordered; others return the top K.
-    ranking: bool = False
-    # True when the engine only serves logged-in users (needs a user profile).
-    needs_user: bool = False
+    """An engine; instances are long-lived, so per-request state never lives on `self`.
+    Its served names and whether it serves anonymous visitors are in its folder's spec."""
 
     @abstractmethod
     def is_ready(self) -> tuple[bool, str | None]:
@@ -99,13 +111,10 @@ class Engine(ABC):
         """The live model version this engine serves (None: no model); shown in /metrics."""
         return None
 
-    def answer(
-        self, context: RecommendationContext, k: int, ranking: bool | None = None
-    ) -> EngineResult:
-        """Top `k`, or every candidate ranked when `ranking` (default: the engine's own kind)."""
+    def answer(self, context: RecommendationContext, k: int, ranking: bool) -> EngineResult:
+        """Top `k`, or every candidate ranked when `ranking`."""
         if len(context.candidates) == 0:
             return EngineResult.empty()
-        ranking = self.ranking if ranking is None else ranking
         return self.rank(context) if ranking else self.recommend(context, k)
 
 

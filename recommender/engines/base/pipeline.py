@@ -18,8 +18,11 @@ Each step's status, duration and details (`ctx.details`, filled by the step) are
 as "rejected"; any other exception as "failed"; in both cases a saved candidate is rejected, so
 no half-written model ever goes live. `run()` never raises.
 
-Randomness: `run(seed)` seeds torch, Python and numpy's global state, and gives the steps
+Randomness: `run(env, seed)` seeds torch, Python and numpy's global state, and gives the steps
 `ctx.rng` (a numpy Generator) and `ctx.torch_generator()`; the same seed gives the same weights.
+
+A stage is given a `TrainingEnv`: the settings, and the served engines (a stage that compares
+itself with other engines, as RL does with NCF, finds them there instead of importing them).
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
-from flask import current_app
 from tqdm.auto import tqdm
 
 from recommender import metrics as prometheus
-from recommender.engines.base import model_store
 from recommender.engines.base.device import training_device
 from recommender.engines.base.outcome import PipelineOutcome
 from recommender.engines.base.report import TrainingReport
+from recommender.engines.spec import TrainingEnv
+from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion, PipelineMetadata, StepMetadata, utcnow
 
 logger = logging.getLogger(__name__)
@@ -78,6 +81,7 @@ class Artifact:
 class RunContext:
     """What every step gets: seeded randomness, the device, progress bars, the report."""
 
+    env: TrainingEnv
     pipeline: str
     seed: int
     rng: np.random.Generator
@@ -117,12 +121,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def runs_root() -> str | None:
-    """Where training reports go: TRAINING_RUNS_DIR, default `runs` (none while testing)."""
-    default = None if current_app.config.get("TESTING") else "runs"
-    return current_app.config.get("TRAINING_RUNS_DIR", default) or None
-
-
 class Pipeline(ABC, Generic[RawT, DataT, ModelT]):
     """Subclass, set `name` (as recorded in PipelineMetadata), implement the steps, `run()`."""
 
@@ -153,26 +151,28 @@ class Pipeline(ABC, Generic[RawT, DataT, ModelT]):
         self, model: ModelT, metrics: dict[str, Any], ctx: RunContext
     ) -> Artifact | Sequence[Artifact]: ...
 
-    def run(self, seed: int = 42, progress: bool = False) -> PipelineOutcome:
-        return PipelineRun(self, seed, progress).execute()
+    def run(self, env: TrainingEnv, seed: int | None = None, progress: bool = False):
+        """Run every step (see the module doc); never raises."""
+        return PipelineRun(self, env, env.seed(seed), progress).execute()
 
 
 class PipelineRun:
     """One execution of a pipeline: the step loop, metadata bookkeeping and promotion."""
 
-    def __init__(self, pipeline: Pipeline, seed: int, progress: bool):
+    def __init__(self, pipeline: Pipeline, env: TrainingEnv, seed: int, progress: bool):
         self.pipeline = pipeline
         self.metadata = PipelineMetadata(
             pipeline=pipeline.name, seed=seed, steps=[StepMetadata(name=name) for name in STEPS]
         ).save()
         seed_everything(seed)
         self.ctx = RunContext(
+            env=env,
             pipeline=pipeline.name,
             seed=seed,
             rng=np.random.default_rng(seed),
-            device=training_device(),
+            device=training_device(env.settings.TRAINING_DEVICE),
             progress=progress,
-            report=TrainingReport(pipeline.name, runs_root()),
+            report=TrainingReport(pipeline.name, env.settings.runs_dir),
             metadata=self.metadata,
         )
         self.candidates: list[ModelVersion] = []
@@ -207,7 +207,7 @@ class PipelineRun:
         model = self._step("train", p.train, data, ctx)
         metrics = plain(self._step("evaluate", p.evaluate, model, data, ctx))
         self._step("validate_model", self._save_and_validate, model, metrics)
-        keep = current_app.config["MODEL_VERSIONS_KEPT"]
+        keep = self.ctx.env.settings.MODEL_VERSIONS_KEPT
         for candidate in self.candidates:
             model_store.promote(candidate, keep=keep)
         return self._outcome("promoted", None, metrics)

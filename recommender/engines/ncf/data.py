@@ -22,10 +22,10 @@ from itertools import chain
 
 import numpy as np
 
-from recommender.engines.base.id_index import IdIndex
-from recommender.engines.metrics import DEFAULT_NEGATIVES, sample_excluding
-from recommender.extensions import get_db
+from recommender.evaluation.metrics import DEFAULT_NEGATIVES, sample_excluding
+from recommender.id_index import IdIndex
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
+from recommender.store import get_db
 
 MIN_POSITIVES = 3
 EVALUATION_STREAM = 0x4E4346  # mixed into the seed: evaluation sampling is its own stream

@@ -16,26 +16,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from flask import current_app
 
-from recommender import stamps
+from recommender.engines.autoencoders import EMBEDDINGS_MODEL
 from recommender.engines.autoencoders import embeddings as emb
-from recommender.engines.base import model_store
 from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
+    ServingDeps,
     TrainedEngine,
     pick,
     top,
 )
-from recommender.engines.base.id_index import UNKNOWN, IdIndex
-from recommender.engines.base.model_cache import model_cache
-from recommender.engines.base.model_store import NoModelError, StoredModel
-from recommender.engines.metrics import DEFAULT_KS, score_metrics
+from recommender.engines.ncf import MODEL_NAME
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.data import Histories
 from recommender.engines.ncf.model import NCFModel, NCFShape, ServiceParts
-from recommender.engines.ncf.pipeline import MODEL_NAME
+from recommender.evaluation.metrics import DEFAULT_KS, score_metrics
+from recommender.id_index import UNKNOWN, IdIndex
+from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
+from recommender.store import stamps
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +122,6 @@ class NCFComponent:
         )
 
 
-def _embeddings_for(version: int, live: emb.Embeddings | None) -> emb.Embeddings:
-    """The embeddings NCF was trained on: the live ones when they are that version."""
-    if live is not None and live.version == version:
-        return live
-    logger.info("NCF was trained on embeddings v%s, not the live ones: loading them", version)
-    return emb.from_stored(model_store.load(emb.MODEL_NAME, version))
-
-
 def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
     """The component of a stored version; one that cannot be rebuilt (written by an older,
     incompatible version of this code) counts as missing: NCF is then not ready, no 500."""
@@ -141,7 +132,7 @@ def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
         logger.exception("NCF v%s cannot be loaded", stored.version)
         raise NoModelError(f"NCF v{stored.version} cannot be loaded: {error!r}") from error
     network.eval()
-    embeddings = _embeddings_for(int(stored.config["embeddings_version"]), live)
+    embeddings = emb.pinned_embeddings(int(stored.config["embeddings_version"]), live)
     return NCFComponent(
         version=stored.version,
         network=network,
@@ -153,26 +144,28 @@ def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
     )
 
 
-def component() -> NCFComponent | None:
+def component(deps: ServingDeps) -> NCFComponent | None:
     """The live NCF component; None when no NCF (or the embeddings it needs) is stored."""
     # The embeddings are fetched first: the cache must not be re-entered from inside a build.
     # A missing embeddings version raises NoModelError in `build`: the cache keeps None.
-    live = emb.load_embeddings()
-    return model_cache().get(
+    live = emb.cached_embeddings(deps.models)
+    return deps.models.get(
         MODEL_NAME,
         lambda stored: build(stored, live),
-        depends_on=(stamps.CATALOGUE, model_store.stamp_name(emb.MODEL_NAME)),
+        depends_on=(stamps.CATALOGUE, stamp_name(EMBEDDINGS_MODEL)),
     )
 
 
-def offline_metrics(ks: Sequence[int] = DEFAULT_KS, seed: int | None = None) -> dict:
+def offline_metrics(
+    deps: ServingDeps, ks: Sequence[int] = DEFAULT_KS, seed: int | None = None
+) -> dict:
     """HR@K / NDCG@K of the live NCF, as served, on the current database's leave-last-out test
     items against the pipeline's sampled negatives (same split and seed: TRAINING_SEED); each
     user's history is their training positives, as in the pipeline's evaluation."""
-    served = component()
+    served = component(deps)
     if served is None:
         raise NoModelError("No live NCF model")
-    seed = current_app.config["TRAINING_SEED"] if seed is None else seed
+    seed = deps.settings.TRAINING_SEED if seed is None else seed
     data = ncf_data.read_interactions()
     split = ncf_data.split(data, seed)
     held = split.test
@@ -202,14 +195,14 @@ def explanations(user_known: bool, service_known: np.ndarray) -> tuple[list[str]
 
 
 class NCF(TrainedEngine):
-    name = "NCF"
-    needs_user = True
+    def __init__(self, deps: ServingDeps):
+        self.deps = deps
 
-    def component(self):
-        return component()
+    def component(self) -> NCFComponent | None:
+        return component(self.deps)
 
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
-        model = component()
+        model = self.component()
         if model is None or context.user_id is None or len(context.candidates) == 0:
             return EngineResult.empty()
         candidates = np.asarray(context.candidates, dtype=np.int64)
@@ -220,6 +213,5 @@ class NCF(TrainedEngine):
         return EngineResult(candidates[order].tolist(), scores[order].tolist(), long, short)
 
 
-class NCFRanking(NCF):
-    name = "NCFRanking"
-    ranking = True
+def build_engine(deps: ServingDeps) -> NCF:
+    return NCF(deps)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from recommender.engines.autoencoders.embeddings import MODEL_NAME as EMBEDDINGS
-from recommender.engines.autoencoders.embeddings import Embeddings, load_embeddings
+from recommender.engines.autoencoders import EMBEDDINGS_MODEL as EMBEDDINGS
+from recommender.engines.autoencoders.embeddings import Embeddings, live_embeddings
 from recommender.engines.base.outcome import PipelineOutcome
 from recommender.engines.base.pipeline import (
     Artifact,
@@ -26,8 +26,9 @@ from recommender.engines.base.pipeline import (
     ModelValidationError,
     Pipeline,
     RunContext,
+    TrainingEnv,
 )
-from recommender.engines.metrics import DEFAULT_KS, DEFAULT_NEGATIVES, score_metrics
+from recommender.engines.ncf import MODEL_NAME
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.data import HeldOut, Interactions, Split
 from recommender.engines.ncf.model import NCFShape
@@ -38,8 +39,8 @@ from recommender.engines.ncf.training import (
     held_out_metrics,
     make_scorer,
 )
+from recommender.evaluation.metrics import DEFAULT_KS, DEFAULT_NEGATIVES, score_metrics
 
-MODEL_NAME = "ncf"
 PROMOTION_METRIC = "hr@10"
 
 
@@ -92,7 +93,7 @@ class NCFPipeline(Pipeline[Raw, Prepared, Trained]):
         self.config = config or NCFConfig()
 
     def extract(self, ctx: RunContext) -> Raw:
-        embeddings = load_embeddings()
+        embeddings = live_embeddings()
         if embeddings is None:  # promoted and dropped between the `requires` check and here
             raise DataValidationError("no live embeddings")
         started = time.perf_counter()
@@ -240,5 +241,5 @@ def popularity_metrics(counts: np.ndarray, held: HeldOut, seed: int) -> dict:
     return score_metrics(scores[:, 0], scores[:, 1:], DEFAULT_KS, np.random.default_rng(seed))
 
 
-def train(seed: int = 42, progress: bool = False) -> PipelineOutcome:
-    return NCFPipeline().run(seed=seed, progress=progress)
+def train(env: TrainingEnv, seed: int | None = None, progress: bool = False) -> PipelineOutcome:
+    return NCFPipeline().run(env, seed, progress)

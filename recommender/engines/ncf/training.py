@@ -17,8 +17,6 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from recommender.engines.base.id_index import UNKNOWN
-from recommender.engines.metrics import DEFAULT_KS, score_metrics
 from recommender.engines.ncf.data import (
     HeldOut,
     Histories,
@@ -28,6 +26,8 @@ from recommender.engines.ncf.data import (
     training_negatives,
 )
 from recommender.engines.ncf.model import NCFModel, NCFShape
+from recommender.evaluation.metrics import DEFAULT_KS, score_metrics
+from recommender.id_index import UNKNOWN
 
 # Early stopping compares validation HR@10, ties (frequent on small catalogues) by NDCG@10.
 EARLY_STOPPING_METRICS = ("hr@10", "ndcg@10")

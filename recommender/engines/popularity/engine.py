@@ -10,18 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender import stamps
+from recommender.catalogue import FACETS, Catalogue
 from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
+    ServingDeps,
     TrainedEngine,
     pick,
     top,
 )
-from recommender.engines.base.model_cache import model_cache
-from recommender.engines.base.model_store import StoredModel
-from recommender.engines.popularity.pipeline import MODEL_NAME
-from recommender.services.catalogue import FACETS, Catalogue, catalogue
+from recommender.engines.popularity import MODEL_NAME
+from recommender.model_store.versions import StoredModel
+from recommender.store import stamps
 
 ORDER_WEIGHT = 1.0
 CLICK_WEIGHT = 0.25  # a click in a recommendation panel is a weaker signal than an order
@@ -41,8 +41,7 @@ class PopularityModel:
     base: np.ndarray
 
 
-def build(stored: StoredModel) -> PopularityModel:
-    current = catalogue()
+def build_model(stored: StoredModel, current: Catalogue) -> PopularityModel:
     ids = stored.tensors["service_ids"].numpy()
     counts = (
         ORDER_WEIGHT * stored.tensors["orders"].numpy()
@@ -56,18 +55,18 @@ def build(stored: StoredModel) -> PopularityModel:
     return PopularityModel(stored.version, current, base)
 
 
-def component() -> PopularityModel | None:
-    return model_cache().get(MODEL_NAME, build, depends_on=(stamps.CATALOGUE,))
-
-
 class Popularity(TrainedEngine):
-    name = "Popularity"
+    def __init__(self, deps: ServingDeps):
+        self.deps = deps
 
-    def component(self):
-        return component()
+    def component(self) -> PopularityModel | None:
+        current = self.deps.catalogue()  # read first: a build must not re-enter the cache
+        return self.deps.models.get(
+            MODEL_NAME, lambda stored: build_model(stored, current), depends_on=(stamps.CATALOGUE,)
+        )
 
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
-        model = component()
+        model = self.component()
         if model is None:  # the selector checks readiness; a model dropped since then
             return EngineResult.empty()
         rows, found = model.catalogue.rows(context.candidates)
@@ -83,3 +82,7 @@ class Popularity(TrainedEngine):
             pick(in_context, LONG_IN_CONTEXT, LONG),
             pick(in_context, SHORT_IN_CONTEXT, SHORT),
         )
+
+
+def build(deps: ServingDeps) -> Popularity:
+    return Popularity(deps)

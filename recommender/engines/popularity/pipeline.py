@@ -22,13 +22,14 @@ from recommender.engines.base.pipeline import (
     DataValidationError,
     Pipeline,
     RunContext,
+    TrainingEnv,
 )
-from recommender.extensions import get_db
+from recommender.engines.popularity import MODEL_NAME
 from recommender.models.activity import UserAction
 from recommender.models.marketplace import User
 from recommender.panels import PANEL_ROOT_SPELLINGS
+from recommender.store import get_db
 
-MODEL_NAME = "popularity"
 Counts = dict[str, torch.Tensor]  # service_ids (sorted), orders, clicks
 
 
@@ -98,6 +99,6 @@ class PopularityPipeline(Pipeline[Events, Events, Counts]):
         return Artifact(MODEL_NAME, model)
 
 
-def train(seed: int = 42, progress: bool = False) -> PipelineOutcome:
+def train(env: TrainingEnv, seed: int | None = None, progress: bool = False) -> PipelineOutcome:
     """Count, store as a candidate, promote (see the module doc)."""
-    return PopularityPipeline().run(seed, progress)
+    return PopularityPipeline().run(env, seed, progress)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.engine import (
+    Engine,
+    EngineResult,
+    RecommendationContext,
+    ServingDeps,
+)
 
 LONG = "This service was picked at random among the services that match your search."
 SHORT = "Random pick"
@@ -10,9 +15,7 @@ RANKING_LONG = "This list is in random order: no ranking model is available for 
 RANKING_SHORT = "Random order"
 
 
-class Random(Engine):
-    name = "Random"
-
+class RandomEngine(Engine):
     def is_ready(self) -> tuple[bool, str | None]:
         return True, None
 
@@ -22,24 +25,13 @@ class Random(Engine):
         chosen = context.rng().choice(context.candidates, size=min(k, n), replace=False)
         return EngineResult.build(chosen, [1.0 / n] * len(chosen), LONG, SHORT)
 
-
-class RandomRanking(Engine):
-    name = "RandomRanking"
-    ranking = True
-
-    def is_ready(self) -> tuple[bool, str | None]:
-        return True, None
-
-    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
-        return self._shuffled(context, k)
-
     def rank(self, context: RecommendationContext) -> EngineResult:
-        return self._shuffled(context, len(context.candidates))
-
-    @staticmethod
-    def _shuffled(context: RecommendationContext, k: int) -> EngineResult:
-        order = context.rng().permutation(context.candidates)[:k].tolist()
+        order = context.rng().permutation(context.candidates).tolist()
         n = len(order)
         # One float object for every score: a stored ranking does not keep ~1,000 copies.
-        score = round(1.0 / len(context.candidates), 3)
+        score = round(1.0 / n, 3)
         return EngineResult(order, [score] * n, [RANKING_LONG] * n, [RANKING_SHORT] * n)
+
+
+def build(deps: ServingDeps) -> RandomEngine:
+    return RandomEngine()

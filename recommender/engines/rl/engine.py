@@ -17,18 +17,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recommender import stamps
+from recommender.engines.autoencoders import EMBEDDINGS_MODEL
 from recommender.engines.autoencoders import embeddings as emb
-from recommender.engines.base import model_store
-from recommender.engines.base.engine import EngineResult, RecommendationContext, TrainedEngine
-from recommender.engines.base.id_index import IdIndex
-from recommender.engines.base.model_cache import model_cache
-from recommender.engines.base.model_store import NoModelError, StoredModel
+from recommender.engines.base.engine import (
+    EngineResult,
+    RecommendationContext,
+    ServingDeps,
+    TrainedEngine,
+)
+from recommender.engines.rl import MODEL_NAME
 from recommender.engines.rl.data import service_features
 from recommender.engines.rl.networks import Actor, Shape
-from recommender.engines.rl.pipeline import MODEL_NAME
 from recommender.engines.rl.selection import choose
-from recommender.services.catalogue import catalogue
+from recommender.id_index import IdIndex
+from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
+from recommender.store import stamps
 
 LONG = "Recommended from your past orders and the activity patterns of similar users."
 SHORT = "Based on users' activity"
@@ -91,18 +94,11 @@ def encode(
     return service_features(embeddings.services.rows(ids), values)
 
 
-def pinned_embeddings(version: int, live: emb.Embeddings | None) -> emb.Embeddings:
-    """The embeddings of `version`: the live ones when they match, else read by version."""
-    if live is not None and live.version == version:
-        return live
-    return emb.from_stored(model_store.load(emb.MODEL_NAME, version))
-
-
 def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray) -> RLComponent:
     """The component of `stored`, for the catalogue's `services` (sorted ids)."""
     version = int(stored.config["embeddings_version"])
     try:
-        embeddings = pinned_embeddings(version, live)
+        embeddings = emb.pinned_embeddings(version, live)
     except NoModelError:
         raise NoModelError(f"RL v{stored.version} needs embeddings v{version}, gone") from None
     actors = {}
@@ -124,27 +120,23 @@ def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray
     )
 
 
-def component() -> RLComponent | None:
-    """The live RL component; None when no RL model (or the embeddings it needs) is stored."""
-    # Read first: the cache must not be re-entered from inside a build (its lock is not
-    # reentrant). A missing embeddings version raises NoModelError in `build`: None is kept.
-    live, services = emb.load_embeddings(), catalogue().ids
-    return model_cache().get(
-        MODEL_NAME,
-        lambda stored: build(stored, live, services),
-        depends_on=(stamps.CATALOGUE, model_store.stamp_name(emb.MODEL_NAME)),
-    )
-
-
 class RL(TrainedEngine):
-    name = "RL"
-    needs_user = True  # anonymous visitors are served by Popularity
+    def __init__(self, deps: ServingDeps):
+        self.deps = deps
 
-    def component(self):
-        return component()
+    def component(self) -> RLComponent | None:
+        """The live RL component; None when no RL model (or the embeddings it needs) exists."""
+        # Read first: the cache must not be re-entered from inside a build (its lock is not
+        # reentrant). A missing embeddings version raises NoModelError in `build`: None is kept.
+        live, services = emb.cached_embeddings(self.deps.models), self.deps.catalogue().ids
+        return self.deps.models.get(
+            MODEL_NAME,
+            lambda stored: build(stored, live, services),
+            depends_on=(stamps.CATALOGUE, stamp_name(EMBEDDINGS_MODEL)),
+        )
 
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
-        model = component()
+        model = self.component()
         if model is None:  # dropped since the selector checked readiness
             return EngineResult.empty()
         candidates = np.asarray(context.candidates, dtype=np.int64)
@@ -161,3 +153,7 @@ class RL(TrainedEngine):
         columns, scores = choose(weights, model.service_rows(candidates), allowed, k)
         chosen = columns[0] >= 0
         return EngineResult.build(candidates[columns[0][chosen]], scores[0][chosen], LONG, SHORT)
+
+
+def build_engine(deps: ServingDeps) -> RL:
+    return RL(deps)

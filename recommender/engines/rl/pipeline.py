@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from flask import current_app
 
-from recommender.engines import registry
-from recommender.engines.autoencoders.embeddings import Embeddings, load_embeddings
+from recommender.engines.autoencoders import EMBEDDINGS_MODEL
+from recommender.engines.autoencoders.embeddings import Embeddings, live_embeddings
 from recommender.engines.base.outcome import PipelineOutcome
 from recommender.engines.base.pipeline import (
     Artifact,
@@ -36,7 +35,9 @@ from recommender.engines.base.pipeline import (
     ModelValidationError,
     Pipeline,
     RunContext,
+    TrainingEnv,
 )
+from recommender.engines.rl import MODEL_NAME
 from recommender.engines.rl.data import (
     SarsSet,
     ServiceSpace,
@@ -61,14 +62,14 @@ from recommender.engines.rl.networks import Shape
 from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.td3 import FitResult, Matrices, TD3Config, fit
-from recommender.extensions import get_db
 from recommender.models.activity import Recommendation
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 from recommender.models.sars import Sars
 from recommender.panels import PANEL_OF_K
 from recommender.sessions import regenerate_sarses
+from recommender.settings import Settings
+from recommender.store import get_db
 
-MODEL_NAME = "rl"
 USER_FIELDS = ("categories", "scientific_domains", "accessed_services")
 SERVICE_FIELDS = ("name", "status", "categories", "scientific_domains")
 SARS_FIELDS = {
@@ -95,14 +96,14 @@ class RLConfig:
     td3: TD3Config = field(default_factory=TD3Config)
 
     @classmethod
-    def from_app(cls) -> RLConfig:
+    def from_settings(cls, settings: Settings) -> RLConfig:
         """Defaults overridden by RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS."""
-        config, base = current_app.config, cls()
+        base = cls()
         return replace(
             base,
-            min_real_sarses=int(config.get("RL_MIN_REAL_SARSES", base.min_real_sarses)),
-            synthetic_sessions=int(config.get("RL_SYNTHETIC_SESSIONS", base.synthetic_sessions)),
-            td3=replace(base.td3, epochs=int(config.get("RL_EPOCHS", base.td3.epochs))),
+            min_real_sarses=settings.RL_MIN_REAL_SARSES,
+            synthetic_sessions=settings.RL_SYNTHETIC_SESSIONS,
+            td3=replace(base.td3, epochs=settings.RL_EPOCHS),
         )
 
 
@@ -155,7 +156,7 @@ def read_real_sarses() -> SarsSet:
 
 class RLPipeline(Pipeline[Raw, Prepared, Trained]):
     name = "RL"
-    requires = ("embeddings",)
+    requires = (EMBEDDINGS_MODEL,)
 
     def __init__(self, config: RLConfig | None = None):
         self.config = config or RLConfig()
@@ -164,7 +165,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         ctx.details["regeneration"] = regenerate_sarses()
         real = get_db()[Sars._get_collection_name()].count_documents({"synthetic": False})
         ctx.details["real_sarses"] = real
-        embeddings = load_embeddings()
+        embeddings = live_embeddings()
         if embeddings is None:
             raise DataValidationError("no live embeddings")
         # Each read once: the facets feed the simulator and, if needed, the session generator.
@@ -310,7 +311,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         )
 
     def evaluate(self, model: Trained, data: Prepared, ctx: RunContext) -> dict:
-        ncf = registry.find("NCF")
+        ncf = ctx.env.engines.get("NCF")  # the baseline, when it is served and trained
         ncf = ncf if ncf is not None and ncf.is_ready()[0] else None
         metrics: dict[str, Any] = {
             "source": data.source,
@@ -368,5 +369,5 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         )
 
 
-def train(seed: int = 42, progress: bool = False) -> PipelineOutcome:
-    return RLPipeline(RLConfig.from_app()).run(seed=seed, progress=progress)
+def train(env: TrainingEnv, seed: int | None = None, progress: bool = False) -> PipelineOutcome:
+    return RLPipeline(RLConfig.from_settings(env.settings)).run(env, seed, progress)

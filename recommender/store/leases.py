@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 from pymongo.errors import DuplicateKeyError
 
-from recommender.extensions import get_db
 from recommender.models.ops import Lease, utcnow
+from recommender.store import get_db
 
 
 def _collection():

@@ -1,9 +1,9 @@
 """Per-process cache of inference components, rebuilt only when a new version goes live.
 
 The hot path asks `ModelCache.get(name, build)`; the cache compares version stamps (re-read from
-MongoDB at most every `interval` seconds, see recommender.stamps) and only then looks up the live
-version and rebuilds. A request therefore never loads a model and never waits on the database
-for the check.
+MongoDB at most every `interval` seconds, see recommender.store.stamps) and only then looks up
+the live version and rebuilds. A request therefore never loads a model and never waits on the
+database for the check.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from recommender import stamps
-from recommender.engines.base import model_store
-from recommender.engines.base.model_store import NoModelError, StoredModel
+from recommender.model_store import versions
+from recommender.model_store.versions import NoModelError, StoredModel
+from recommender.store import stamps
 
 T = TypeVar("T")
 
 
 class ModelCache:
-    def __init__(self, interval: float = 2.0):
-        self.stamps = stamps.StampCache(interval)
+    def __init__(self, interval: float = 2.0, follow_local_writes: bool = True):
+        self.stamps = stamps.StampCache(interval, follow_local_writes)
         self._entries: dict[str, tuple[tuple, Any]] = {}
         self._lock = threading.Lock()
 
@@ -34,8 +34,9 @@ class ModelCache:
         """The component built from the live version of model `name`, or None when none is live.
 
         `depends_on` names other stamps (e.g. "catalogue") whose change also forces a rebuild.
+        A build must not call `get` itself (the lock is not reentrant): read what it needs first.
         """
-        names = (model_store.stamp_name(name), *depends_on)
+        names = (versions.stamp_name(name), *depends_on)
         key = tuple(self.stamps.get(stamp) for stamp in names)
         entry = self._entries.get(name)
         if entry is not None and entry[0] == key:
@@ -45,7 +46,7 @@ class ModelCache:
             if entry is not None and entry[0] == key:
                 return entry[1]
             try:
-                component = build(model_store.load(name))
+                component = build(versions.load(name))
             except NoModelError:
                 component = None
             self._entries[name] = (key, component)
@@ -54,28 +55,3 @@ class ModelCache:
     def clear(self) -> None:
         self._entries.clear()
         self.stamps.invalidate()
-
-
-_cache: ModelCache | None = None
-
-
-def model_cache() -> ModelCache:
-    """This process's cache (interval from MODEL_RELOAD_INTERVAL)."""
-    global _cache
-    if _cache is None:
-        from flask import current_app
-
-        _cache = ModelCache(current_app.config["MODEL_RELOAD_INTERVAL"])
-    return _cache
-
-
-def invalidate_local() -> None:
-    """Make this process's cache re-read the stamps on its next `get` (after a local write)."""
-    if _cache is not None:
-        _cache.stamps.invalidate()
-
-
-def reset_model_cache() -> None:
-    """Forget every cached component and the interval (a new app may set another)."""
-    global _cache
-    _cache = None

@@ -14,9 +14,8 @@ from typing import Any
 
 import torch
 
-from recommender import stamps
-from recommender.extensions import get_fs
 from recommender.models.ops import ModelVersion
+from recommender.store import get_fs, stamps
 
 LIVE, CANDIDATE, SUPERSEDED, REJECTED = "live", "candidate", "superseded", "rejected"
 
@@ -140,12 +139,5 @@ def drop_all() -> int:
 
 
 def _changed(name: str) -> None:
-    """Tell every serving process (stamp) and this one at once (its cache) that `name` changed.
-
-    Without the local part, a stage trained right after another in the same worker could read
-    the stamps it cached before the promotion and miss the new version for an interval.
-    """
-    from recommender.engines.base.model_cache import invalidate_local  # cycle: cache uses us
-
+    """Tell every serving process (this one at once) that `name` changed."""
     stamps.bump(stamp_name(name))
-    invalidate_local()

@@ -7,14 +7,15 @@ import uuid
 from collections import OrderedDict
 
 import mongomock
+import numpy as np
 from bson import ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recommender import mongomock_speedups
-from recommender.mongomock_speedups import patch_datetime_awareness_in_document as fast
+from recommender.store import embedded
+from recommender.store.embedded import patch_datetime_awareness_in_document as fast
 
-original = mongomock_speedups._original
+original = embedded._original
 
 scalars = st.one_of(
     st.none(),
@@ -77,3 +78,19 @@ def test_a_mongomock_collection_uses_it_once_installed(app):
         "ids": [0, 1, 2, 3, 4],
         "at": [dt.datetime(2024, 1, 1, 0, 0, 0, 999_000)],
     }
+
+
+@given(
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=40),
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=40),
+)
+def test_interned_id_lists_share_one_int_object_per_id(first, second):
+    interner = embedded.IdInterner()
+    # Large values: Python shares the objects of small ints (up to 256) anyway.
+    first = [v + 10**6 if v < 2**62 else v for v in first]
+    second = [v + 10**6 if v < 2**62 else v for v in second]
+    a = interner.ints(np.asarray(first, dtype=np.int64))
+    b = interner.ints(np.asarray(second + first, dtype=np.int64))
+    assert a == first and b == second + first
+    assert all(type(value) is int for value in a + b)
+    assert all(x is y for x, y in zip(a, b[len(second) :], strict=True))

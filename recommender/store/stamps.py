@@ -2,24 +2,32 @@
 
 Writers bump a stamp after a change is complete (a catalogue swap, a model promotion). Readers
 look at the stamps at most once per `MODEL_RELOAD_INTERVAL` seconds, so the hot path makes no
-database round trip for the check.
+database round trip for the check. A bump also makes every stamp cache of this process read
+again on its next look, so a stage trained right after another in the same worker sees the
+promotion at once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 from pymongo import ReturnDocument
 
-from recommender.extensions import get_db
 from recommender.models.ops import VersionStamp, utcnow
+from recommender.store import get_db
 
 CATALOGUE = "catalogue"
 
 
+# Every StampCache of this process (weakly: a cache dies with its app).
+_caches: weakref.WeakSet[StampCache] = weakref.WeakSet()
+
+
 def bump(name: str) -> int:
-    """Increment stamp `name` atomically and return its new value."""
+    """Increment stamp `name` atomically and return its new value; this process's caches then
+    read the stamps again."""
     collection = get_db()[VersionStamp._get_collection_name()]
     document = collection.find_one_and_update(
         {"_id": name},
@@ -27,6 +35,8 @@ def bump(name: str) -> int:
         upsert=True,
         return_document=ReturnDocument.AFTER,
     )
+    for cache in list(_caches):
+        cache.invalidate()
     return document["version"]
 
 
@@ -38,11 +48,15 @@ def read_all() -> dict[str, int]:
 class StampCache:
     """The stamps as last read, re-read from the database at most every `interval` seconds."""
 
-    def __init__(self, interval: float):
+    def __init__(self, interval: float, follow_local_writes: bool = True):
+        """`follow_local_writes`: a bump in this process makes it read again (off: it stands
+        for another process, in tests)."""
         self.interval = interval
         self._values: dict[str, int] = {}
         self._read_at = float("-inf")
         self._lock = threading.Lock()
+        if follow_local_writes:
+            _caches.add(self)
 
     def get(self, name: str) -> int:
         now = time.monotonic()

@@ -1,7 +1,7 @@
 """The catalogue as serving needs it: numpy arrays held in memory, rebuilt on a new dump.
 
 One `Catalogue` per process (per app), rebuilt when the "catalogue" stamp changes (see
-recommender.stamps), read with one projected pass over services and users. The hot path then
+recommender.store.stamps), read with one projected pass over services and users. The hot path then
 filters candidates and looks users up without touching the database.
 """
 
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
-from flask import current_app
 
-from recommender import stamps
-from recommender.engines.base.id_index import IdIndex
-from recommender.engines.base.model_cache import model_cache
-from recommender.extensions import get_db
+from recommender.id_index import IdIndex
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
+from recommender.store import get_db, stamps
 
 INT64 = np.iinfo(np.int64)
 EMPTY_IDS = np.empty(0, dtype=np.int64)
@@ -91,29 +88,10 @@ class Catalogue:
     users: Mapping[int, np.ndarray]  # user id -> accessed services
     aai_uids: Mapping[str, int]
     index: IdIndex  # over `ids`: row r + 1 for ids[r], UNKNOWN for no such service
-    # `ids` as Python int objects (see `id_list`)
-    id_objects: np.ndarray = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "id_objects", np.array(self.ids.tolist(), dtype=object))
 
     def rows(self, service_ids: np.ndarray) -> LookedUp:
         """(row of each id, whether the id exists); rows of missing ids are meaningless."""
         return self.index.positions(service_ids)
-
-    def id_list(self, service_ids: np.ndarray, looked_up: LookedUp | None = None) -> list[int]:
-        """`service_ids` as a list of Python ints made of the catalogue's own int objects (new
-        ones only for ids it does not hold). A stored or queued document (a served
-        recommendation keeps its 1,000 candidates) then holds 8-byte references instead of a
-        new 32-byte int each, and the request's own ints are freed when it ends.
-        `looked_up`: `rows(service_ids)`, when the caller has it already."""
-        if not len(self.ids):
-            return service_ids.tolist()
-        rows, found = looked_up or self.rows(service_ids)
-        shared = self.id_objects[rows]
-        if not found.all():
-            shared[~found] = service_ids[~found].tolist()
-        return shared.tolist()
 
     def eligible(
         self,
@@ -122,7 +100,8 @@ class Catalogue:
         looked_up: LookedUp | None = None,
     ) -> np.ndarray:
         """Recommendable candidates (all recommendable services when none are given), in the
-        client's order, without duplicates and without `exclude`. `looked_up`: as in `id_list`.
+        client's order, without duplicates and without `exclude`. `looked_up`:
+        `rows(candidates)`, when the caller has it already.
 
         Worked on catalogue rows: a few gathers and one pass over a per-service mask, instead
         of the sorts that set operations on ids need."""
@@ -203,22 +182,21 @@ def build_catalogue(version: int) -> Catalogue:
     )
 
 
-class _Holder:
-    def __init__(self) -> None:
-        self.catalogue: Catalogue | None = None
-        self.lock = threading.Lock()
+class CatalogueCache:
+    """An app's catalogue, rebuilt when the catalogue stamp (read through `stamps`, a stamp
+    cache) has moved; calling it gives the current one."""
 
+    def __init__(self, stamp_cache: stamps.StampCache):
+        self._stamps = stamp_cache
+        self._current: Catalogue | None = None
+        self._lock = threading.Lock()
 
-def catalogue() -> Catalogue:
-    """This app's catalogue, rebuilt when the catalogue stamp has moved."""
-    holder: _Holder | None = current_app.extensions.get("serving_catalogue")
-    if holder is None:  # once per app (setdefault: two first requests still share one)
-        holder = current_app.extensions.setdefault("serving_catalogue", _Holder())
-    version = model_cache().stamps.get(stamps.CATALOGUE)
-    current = holder.catalogue
-    if current is not None and current.version == version:
-        return current
-    with holder.lock:
-        if holder.catalogue is None or holder.catalogue.version != version:
-            holder.catalogue = build_catalogue(version)
-        return holder.catalogue
+    def __call__(self) -> Catalogue:
+        version = self._stamps.get(stamps.CATALOGUE)
+        current = self._current
+        if current is not None and current.version == version:
+            return current
+        with self._lock:
+            if self._current is None or self._current.version != version:
+                self._current = build_catalogue(version)
+            return self._current

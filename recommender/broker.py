@@ -12,9 +12,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import stomp
 from stomp.exception import ConnectFailedException
+
+if TYPE_CHECKING:
+    from recommender.settings import Settings
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_MS = 10_000
@@ -30,21 +34,22 @@ class BusSettings:
     heartbeat_ms: int = HEARTBEAT_MS
     timeout_s: float = 10.0
 
+    @classmethod
+    def of(cls, settings: Settings, timeout_s: float = 10.0) -> BusSettings:
+        """The broker settings in effect (RS_DATABUS_*, TEST_RS_DATABUS_* when testing)."""
+        bus = settings.databus()
+        return cls(
+            host=bus["RS_DATABUS_HOST"],
+            port=bus["RS_DATABUS_PORT"],
+            username=bus["RS_DATABUS_USERNAME"],
+            password=bus["RS_DATABUS_PASSWORD"],
+            ssl=settings.RS_DATABUS_SSL,
+            timeout_s=timeout_s,
+        )
+
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}{' (TLS)' if self.ssl else ''}"
-
-
-def settings_from_config(config: Mapping, timeout_s: float = 10.0) -> BusSettings:
-    """The broker settings of a Flask config (RS_DATABUS_*, TEST_RS_DATABUS_* when testing)."""
-    return BusSettings(
-        host=config["RS_DATABUS_HOST"],
-        port=int(config["RS_DATABUS_PORT"]),
-        username=config["RS_DATABUS_USERNAME"],
-        password=config["RS_DATABUS_PASSWORD"],
-        ssl=bool(config["RS_DATABUS_SSL"]),
-        timeout_s=timeout_s,
-    )
 
 
 def text(body: bytes | str | None) -> str:

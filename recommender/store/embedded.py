@@ -1,0 +1,100 @@
+"""The embedded store (mongomock, in this process): the demo's and the tests' MongoDB stand-in,
+and the tuning that exists only because it keeps every document as Python objects.
+
+Used only when MONGODB_HOST=mongomock; nothing here runs against a real MongoDB.
+- `patch_datetime_awareness_in_document`: mongomock passes every stored value and filter through
+  a helper that walks each value in Python to round datetimes as MongoDB does. A served
+  recommendation holds up to 1,000 candidate ids, so that walk cost about ten times what a
+  MongoDB server's C BSON encoder spends. This replacement returns the same result but copies flat
+  lists of plain scalars (nothing to round in them) in one C-level pass.
+- `IdInterner`: a stored document lives on in this process's heap. Lists of ids made of one
+  shared int object per id (instead of new ints per document) keep that heap, and the garbage
+  collector's work on it, small.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import mongoengine
+import mongomock
+import mongomock.gridfs
+import numpy as np
+from bson import ObjectId
+from mongomock import helpers
+
+# Values the original walk returns unchanged (exact types: subclasses take the original path).
+_UNCHANGED = frozenset({int, float, str, bool, bytes, type(None), ObjectId})
+_original: Callable[[Any], Any] = helpers.patch_datetime_awareness_in_document
+
+
+def patch_datetime_awareness_in_document(value: Any) -> Any:
+    kind = type(value)
+    if kind is list or kind is tuple:
+        if set(map(type, value)) <= _UNCHANGED:
+            return list(value)
+        return [patch_datetime_awareness_in_document(item) for item in value]
+    if kind is dict:
+        return {
+            key: item if type(item) in _UNCHANGED else patch_datetime_awareness_in_document(item)
+            for key, item in value.items()
+        }
+    if kind in _UNCHANGED:
+        return value
+    # OrderedDict, datetime, Timestamp, subclasses: the original (which recurses through this).
+    return _original(value)
+
+
+def connect(db_name: str) -> None:
+    """Connect mongoengine's default alias to an in-process mongomock database."""
+    mongomock.gridfs.enable_gridfs_integration()
+    helpers.patch_datetime_awareness_in_document = patch_datetime_awareness_in_document
+    mongoengine.connect(
+        db=db_name,
+        host="mongodb://localhost",
+        mongo_client_class=mongomock.MongoClient,
+        uuidRepresentation="standard",
+    )
+
+
+class IdInterner:
+    """One shared Python int per id: `ints(ids)` lists int64 ids as those shared objects.
+
+    The table only grows with distinct ids (a catalogue's services); it is replaced whole, so
+    readers need no lock."""
+
+    def __init__(self) -> None:
+        self._table: tuple[np.ndarray, np.ndarray] = (
+            np.empty(0, np.int64),
+            np.empty(0, dtype=object),
+        )
+        self._lock = threading.Lock()
+
+    def ints(self, ids: np.ndarray) -> list[int]:
+        ids = np.asarray(ids, dtype=np.int64)
+        positions, found = self._positions(ids)
+        if not found.all():
+            self._add(np.unique(ids[~found]))
+            positions, found = self._positions(ids)
+        return self._table[1][positions].tolist()
+
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keys = self._table[0]
+        if not len(keys):
+            return np.zeros(len(ids), np.intp), np.zeros(len(ids), bool)
+        positions = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        return positions, keys[positions] == ids
+
+    def _add(self, new: np.ndarray) -> None:
+        with self._lock:
+            keys, objects = self._table
+            merged = np.concatenate([keys, new])
+            order = np.argsort(merged, kind="stable")
+            merged, first = np.unique(merged[order], return_index=True)
+            every = np.concatenate([objects, np.array(new.tolist(), dtype=object)])
+            self._table = (merged, every[order][first])
+
+
+interner = IdInterner()
