@@ -143,7 +143,7 @@ def run(directory: Path, seed: int) -> dict:
     started = time.perf_counter()
     dump = movielens_dump(directory)
     result["convert_s"] = time.perf_counter() - started
-    app = create_app("testing", MONGODB_HOST="mongomock", TRAINING_RUNS_DIR="")
+    app = create_app("testing", MONGODB_HOST="mongomock", TRAINING_RUNS_DIR="off")
     with app.app_context():
         started = time.perf_counter()
         entities = validate_dump(dump)

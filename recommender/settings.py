@@ -90,8 +90,7 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Seconds between a serving process's checks for new models"
     )
     TRAINING_RUNS_DIR: str | None = Field(
-        None,
-        description="Where training reports go (default runs; off when testing); empty: runs",
+        None, description="Where training reports go (default runs, none when testing); off: none"
     )
     RL_MIN_REAL_SARSES: int = Field(
         2500, ge=0, description="RL trains on synthetic sessions while fewer real SARS exist"
@@ -174,7 +173,8 @@ class Settings(BaseSettings):
         """Where training reports go; None: nowhere."""
         if self.TRAINING_RUNS_DIR is None:
             return None if self.testing else "runs"
-        return self.TRAINING_RUNS_DIR or None
+        off = self.TRAINING_RUNS_DIR.strip().lower() in {"", "off"}
+        return None if off else self.TRAINING_RUNS_DIR
 
     def databus(self) -> dict[str, Any]:
         """The databus settings in effect (TEST_RS_DATABUS_* when testing), by RS_ name."""

@@ -17,6 +17,8 @@ from recommender.services.bookkeeping import writer
 from tests.api.helpers import load
 from tests.app_helpers import env, use_stages
 
+pytestmark = pytest.mark.slow
+
 # Examples per operation: most for the endpoint under test, fewer for the others.
 EXAMPLES = {("POST", "/recommendations"): 80}
 OTHER_EXAMPLES = 25

@@ -14,6 +14,10 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,24 +15,23 @@ from recommender.engines.base.engine import RecommendationContext
 from recommender.engines.ncf import MODEL_NAME, inference
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.model import NCFModel, NCFShape
-from recommender.engines.ncf.pipeline import NCFConfig, NCFPipeline
+from recommender.engines.ncf.pipeline import NCFPipeline
 from recommender.engines.ncf.training import Scorer, TrainConfig, fit
 from recommender.id_index import UNKNOWN, IdIndex
 from recommender.model_store import versions as model_store
 from recommender.models.ops import ModelVersion, PipelineMetadata
 from recommender.store import get_db, stamps
+from tests import snapshots
 from tests.api.helpers import body, load
 from tests.app_helpers import deps, engine, env
 from tests.marketplace_dump import marketplace_dump, service
+from tests.worlds import NCF_FAST
 
 CLUSTERS = 4
 PER_CLUSTER = 8  # services 1..32, cluster = (id - 1) // 8
 AE_FAST = AEConfig(train=AETrainConfig(max_epochs=15, patience=3))
-FAST = NCFConfig(
-    mf_dim=8,
-    mlp_dim=8,
-    mlp_layers=(16, 8),
-    content_layers=(16, 8),
+FAST = replace(
+    NCF_FAST,
     # More "unknown" ids than by default: the tiny catalogue needs it to train the cold path.
     train=TrainConfig(max_epochs=25, patience=4, batch_size=256, lr=0.01, id_dropout=0.3),
 )
@@ -81,12 +81,21 @@ def train_embeddings_stage(seed: int = 0) -> None:
     assert train_embeddings(env(), seed=seed).status == "promoted"
 
 
+@pytest.fixture(scope="module")
+def trained_world():
+    """Built once for the module; each test gets a fresh copy (`trained`)."""
+    with snapshots.own_app():
+        dump = clustered_dump()
+        train_embeddings_stage()
+        outcome = NCFPipeline(FAST).run(env(), seed=3)
+        assert outcome.status == "promoted", outcome.reason
+        return dump, outcome, snapshots.take()
+
+
 @pytest.fixture
-def trained(app):
-    dump = clustered_dump()
-    train_embeddings_stage()
-    outcome = NCFPipeline(FAST).run(env(), seed=3)
-    assert outcome.status == "promoted", outcome.reason
+def trained(app, trained_world):
+    dump, outcome, snapshot = trained_world
+    snapshots.restore(snapshot)
     return dump, outcome
 
 

@@ -2,7 +2,7 @@
 
 Scalars are kept in memory as they are logged; the PNG (matplotlib, Agg backend: no display
 needed) is drawn when the run ends. A report without a root directory records nothing on disk,
-so tests and the update task can skip it (`TRAINING_RUNS_DIR` empty).
+so tests and the update task can skip it (`TRAINING_RUNS_DIR=off`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""From SARS documents to the arrays TD3 trains on, and the service feature space.
-
-Service features: a service is its unit embedding (the live "embeddings" model) with one more
-coordinate, its popularity (log of panel clicks and orders in the training data, scaled to
-[0, 1]), renormalised to unit length. Services unknown at training time get their embedding
-from their catalogue features (EmbeddingTable.rows) and popularity 0. Row 0 of every feature
-matrix is a zero row: padding for short histories and missing services.
+"""From SARS documents to the arrays TD3 trains on (service features: see features.py). Row 0 of
+every feature matrix is a zero row: padding for short histories and missing services.
 
 Everything is indexed, not copied: transitions hold row numbers into the user and service
 matrices and batches gather from them, so 100k SARS cost a few MB.
@@ -19,23 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from recommender.engines.rl.features import service_features
 from recommender.sessions.rewards import combine, service_values
 
 Rows = Callable[[Sequence[int] | np.ndarray], np.ndarray]  # ids -> embedding rows
-
-
-def log_popularity(counts: np.ndarray) -> np.ndarray:
-    """Counts -> [0, 1]: log1p scaled by the largest (all zeros stay zeros)."""
-    logged = np.log1p(np.asarray(counts, dtype=np.float64))
-    top = logged.max(initial=0.0)
-    return (logged / top if top > 0 else logged).astype(np.float32)
-
-
-def service_features(embeddings: np.ndarray, popularity: np.ndarray) -> np.ndarray:
-    """[n, SE] unit embeddings + [n] popularity in [0, 1] -> [n, SE + 1] unit rows."""
-    joined = np.concatenate([embeddings, popularity[:, None]], axis=1).astype(np.float32)
-    norms = np.linalg.norm(joined, axis=1, keepdims=True)
-    return joined / np.maximum(norms, 1e-12)
 
 
 @dataclass(frozen=True)

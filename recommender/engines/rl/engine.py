@@ -26,7 +26,7 @@ from recommender.engines.base.engine import (
     TrainedEngine,
 )
 from recommender.engines.rl import MODEL_NAME
-from recommender.engines.rl.data import service_features
+from recommender.engines.rl.features import service_features
 from recommender.engines.rl.networks import Actor, Shape
 from recommender.engines.rl.selection import choose
 from recommender.id_index import IdIndex

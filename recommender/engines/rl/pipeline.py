@@ -43,7 +43,6 @@ from recommender.engines.rl.data import (
     ServiceSpace,
     Transitions,
     UserSpace,
-    log_popularity,
     popularity_counts,
     right_aligned,
     time_split,
@@ -58,6 +57,7 @@ from recommender.engines.rl.evaluation import (
     random_chooser,
     rl_chooser,
 )
+from recommender.engines.rl.features import log_popularity
 from recommender.engines.rl.networks import Shape
 from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features
 from recommender.engines.rl.synthetic import synthetic_sarses
