@@ -6,6 +6,7 @@ from celery import Celery, Task
 from flask import Flask, has_app_context
 
 _flask_app: Flask | None = None
+EXPERIMENT_RESULTS_EVERY_S = 60.0
 
 
 class ContextTask(Task):
@@ -41,6 +42,13 @@ def init_celery(app: Flask) -> Celery:
         worker_hijack_root_logger=False,
         # A long training must not hold other tasks (pings, publishing) prefetched behind it.
         worker_prefetch_multiplier=1,
+        # Periodic tasks, run by a beat process (`celery -A worker:app beat`, or `worker -B`).
+        beat_schedule={
+            "experiment-results": {
+                "task": "recommender.tasks.experiment_results",
+                "schedule": EXPERIMENT_RESULTS_EVERY_S,
+            },
+        },
     )
     app.extensions["celery"] = celery
     return celery

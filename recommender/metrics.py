@@ -43,3 +43,19 @@ TRAINING_SECONDS = Histogram(
     ["pipeline", "status"],
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
+EXPERIMENT_IMPRESSIONS = Counter(
+    "recommender_experiment_impressions_total",
+    "Recommendations with services served in an experiment",
+    ["experiment", "variant"],
+)
+EXPERIMENT_CLICKS = Counter(
+    "recommender_experiment_clicks_total",
+    "Panel clicks attributed to an experiment's impressions (counted by the results task)",
+    ["experiment", "variant"],
+)
+EXPERIMENT_FALLBACKS = Counter(
+    "recommender_experiment_fallbacks_total",
+    "Experiment requests answered by another engine than the variant's (not ready, or it "
+    "needs a logged-in user)",
+    ["experiment", "variant"],
+)

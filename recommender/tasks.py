@@ -27,3 +27,11 @@ def update(self, task_id: str) -> str:
 @celery.task(name="recommender.tasks.ping")
 def ping() -> bool:
     return True
+
+
+@celery.task(name="recommender.tasks.experiment_results", ignore_result=True)
+def experiment_results() -> int:
+    """Update the running experiments' results (Celery beat runs it every minute)."""
+    from recommender.services.experiments.results import refresh_running
+
+    return refresh_running()

@@ -11,8 +11,9 @@ import numpy as np
 from bson import ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
+from mongomock import filtering
 
-from recommender.store import embedded
+from recommender.store import embedded, get_db
 from recommender.store.embedded import patch_datetime_awareness_in_document as fast
 
 original = embedded._original
@@ -94,3 +95,23 @@ def test_interned_id_lists_share_one_int_object_per_id(first, second):
     assert a == first and b == second + first
     assert all(type(value) is int for value in a + b)
     assert all(x is y for x, y in zip(a, b[len(second) :], strict=True))
+
+
+in_values = st.one_of(
+    st.none(), st.integers(-5, 5), st.text(max_size=2), st.lists(st.integers(-5, 5), max_size=3)
+)
+
+
+@given(in_values, st.lists(st.one_of(st.none(), st.integers(-5, 5), st.text(max_size=2))))
+def test_the_in_operator_answers_as_mongomocks_own(doc_val, search):
+    assert embedded.in_operator(doc_val, search) == embedded._original_in(doc_val, search)
+    missing = filtering.NOTHING
+    assert embedded.in_operator(missing, search) == embedded._original_in(missing, search)
+
+
+def test_the_in_operator_is_the_one_in_use(app):
+    collection = get_db()["things"]
+    collection.insert_many([{"_id": i, "tag": i % 3} for i in range(9)])
+    assert filtering._filterer_inst._operator_map["$in"] is embedded.in_operator
+    found = collection.find({"tag": {"$in": [0, 2]}, "_id": {"$nin": [0, 8]}})
+    assert sorted(doc["_id"] for doc in found) == [2, 3, 5, 6]

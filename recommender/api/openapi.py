@@ -1,8 +1,9 @@
 """Swagger models generated from the pydantic payload models, so documentation and validation
 cannot drift: each endpoint documents exactly the schema it validates with.
 
-pydantic writes JSON Schema; Swagger 2.0 (what flask-restx serves) keeps definitions under
-`#/definitions/` by name and has one `example` per schema, so names and examples are adapted.
+pydantic writes JSON Schema 2020-12; Swagger 2.0 (what flask-restx serves) keeps definitions
+under `#/definitions/` by name, has one `example` per schema and takes draft 4's boolean
+`exclusiveMinimum`/`exclusiveMaximum`, so names, examples and bounds are adapted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flask_restx.model import SchemaModel
 from pydantic import BaseModel, TypeAdapter
 
 REF_PREFIX = "#/definitions/"
+EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 def json_schema(source: type[BaseModel] | TypeAdapter) -> dict[str, Any]:
@@ -55,7 +57,9 @@ def _swagger(node: Any, names: dict[str, str]) -> Any:
         return node
     adapted = {}
     for key, value in node.items():
-        if key == "$ref" and value.startswith(REF_PREFIX):
+        if key in EXCLUSIVE_BOUNDS and not isinstance(value, bool):
+            adapted[EXCLUSIVE_BOUNDS[key]], adapted[key] = value, True
+        elif key == "$ref" and value.startswith(REF_PREFIX):
             adapted[key] = REF_PREFIX + names.get(value[len(REF_PREFIX) :], value)
         elif key == "examples" and isinstance(value, list) and value:
             adapted["example"] = value[0]

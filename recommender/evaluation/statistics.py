@@ -2,9 +2,10 @@
 
 Offline reports (a metric over a few seeds, two engines on the same seeds or users) use the
 classical fixed-sample tools: `mean_interval`, `paired_difference`, `bootstrap_interval`.
-Online A/B experiments use `wilson_interval` for one arm's conversion rate,
-`sample_ratio_mismatch` to check that assignment follows the configured shares, and
-`always_valid_comparison` to compare the arms' conversion rates.
+Online A/B experiments use `wilson_interval` (or `count_rate_interval` for a mean count per unit,
+such as clicks per impression) for one arm, `sample_ratio_mismatch` to check that assignment
+follows the configured shares, and `always_valid_comparison` (`always_valid_count_comparison`)
+to compare the arms.
 
 What "always valid" means for an operator
 -----------------------------------------
@@ -31,7 +32,9 @@ it does not reject at level alpha form the interval d +/- h, with
 V comes from the normal approximation of the two sample means,
 V = r_c (1 - r_c) / n_c + r_t (1 - r_t) / n_t, each arm's rate r taken with one success and one
 failure added (Agresti and Caffo, 2000) so that an arm with no conversions yet (or only
-conversions) does not claim zero uncertainty; the reported difference uses the raw rates.
+conversions) does not claim zero uncertainty; the reported difference uses the raw rates. For
+mean counts per unit, V is each arm's sample variance of the counts over its units (with the same
+two pseudo-units added), which is the binomial variance when every count is 0 or 1.
 
 Default mixture variance: tau = 0.03 (tau^2 = 0.0009). tau is the size of difference the test is
 tuned for: the mixture spreads its power over differences of roughly +/- tau, i.e. a few points of
@@ -288,11 +291,47 @@ class SequentialComparison:
         }
 
 
-def _adjusted_rate_variance(successes: int, trials: int) -> float:
-    """Variance of one arm's observed rate, from the rate with one success and one failure added
-    (Agresti-Caffo), so that it is never zero."""
-    rate = (successes + 1) / (trials + 2)
-    return rate * (1 - rate) / trials
+@dataclass(frozen=True)
+class Counts:
+    """Per-unit counts summarised: `units` (e.g. impressions), `total` (e.g. clicks over all of
+    them) and `total_sq` (the sum of each unit's count squared). Counts that are all 0 or 1 make
+    a proportion (`total_sq == total`)."""
+
+    units: int
+    total: int
+    total_sq: int
+
+    def __post_init__(self) -> None:
+        for name in ("units", "total", "total_sq"):
+            _count(getattr(self, name), name)
+        if self.total_sq < self.total:
+            raise ValueError("total_sq cannot be below total (counts are whole numbers)")
+
+    @property
+    def binary(self) -> bool:
+        return self.total_sq == self.total
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.units if self.units else 0.0
+
+    def variance_of_mean(self) -> float:
+        """The mean's variance from the counts' own, with one unit of 0 and one of 1 added
+        (Agresti-Caffo for a proportion), so that it is never zero."""
+        mean = (self.total + 1) / (self.units + 2)
+        second = (self.total_sq + 1) / (self.units + 2)
+        return max(second - mean * mean, 0.0) / self.units
+
+
+def count_rate_interval(counts: Counts, confidence: float = 0.95) -> tuple[float, float]:
+    """Interval of the mean count per unit: Wilson's for a proportion, else the normal one with
+    the counts' own variance (never below 0). No units: (0, 1) for a proportion."""
+    if counts.binary or counts.units == 0:
+        return wilson_interval(counts.total, counts.units, confidence)
+    _check_confidence(confidence)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    radius = z * math.sqrt(counts.variance_of_mean())
+    return max(0.0, counts.mean - radius), counts.mean + radius
 
 
 def always_valid_comparison(
@@ -311,12 +350,24 @@ def always_valid_comparison(
     read, though it can rise again later. A caller keeping the daily history may report its running
     minimum (as Johari et al. do), which stays valid. No trials in either arm: no comparison yet.
     """
-    control_successes = _count(control_successes, "control_successes")
-    control_trials = _count(control_trials, "control_trials")
-    treatment_successes = _count(treatment_successes, "treatment_successes")
-    treatment_trials = _count(treatment_trials, "treatment_trials")
     if control_successes > control_trials or treatment_successes > treatment_trials:
         raise ValueError("successes cannot exceed trials")
+    return always_valid_count_comparison(
+        Counts(control_trials, control_successes, control_successes),
+        Counts(treatment_trials, treatment_successes, treatment_successes),
+        alpha,
+        mixture_variance,
+    )
+
+
+def always_valid_count_comparison(
+    control: Counts,
+    treatment: Counts,
+    alpha: float = 0.05,
+    mixture_variance: float | None = None,
+) -> SequentialComparison:
+    """`always_valid_comparison` of two mean counts per unit (e.g. clicks per impression, where
+    an impression may get more than one click); for proportions the two are the same test."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     tau2 = DEFAULT_MIXTURE_VARIANCE if mixture_variance is None else float(mixture_variance)
@@ -324,13 +375,12 @@ def always_valid_comparison(
         raise ValueError(f"mixture_variance must be positive, got {mixture_variance}")
     method = f"mSPRT (normal mixture, tau^2={tau2:g})"
 
-    if control_trials == 0 or treatment_trials == 0:
+    if control.units == 0 or treatment.units == 0:
         return SequentialComparison(0.0, None, None, None, 1.0, "no difference yet", method)
 
-    control_rate = control_successes / control_trials
-    difference = treatment_successes / treatment_trials - control_rate
-    variance = _adjusted_rate_variance(control_successes, control_trials)
-    variance += _adjusted_rate_variance(treatment_successes, treatment_trials)
+    control_rate = control.mean
+    difference = treatment.mean - control_rate
+    variance = control.variance_of_mean() + treatment.variance_of_mean()
 
     # Log of the mixture likelihood ratio against "no difference", in logs to avoid overflow.
     log_ratio = 0.5 * math.log(variance / (variance + tau2)) + tau2 * difference**2 / (
@@ -345,8 +395,10 @@ def always_valid_comparison(
         / tau2
         * (math.log(1 / alpha) + 0.5 * math.log((variance + tau2) / variance))
     )
-    # A difference of two rates lies in [-1, 1]; cutting the interval there loses no coverage.
-    low, high = max(-1.0, difference - radius), min(1.0, difference + radius)
+    low, high = difference - radius, difference + radius
+    if control.binary and treatment.binary:
+        # A difference of two rates lies in [-1, 1]; cutting the interval there loses no coverage.
+        low, high = max(-1.0, low), min(1.0, high)
     decision: Decision = "no difference yet"
     if low > 0:
         decision = "treatment better"

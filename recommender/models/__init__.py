@@ -10,6 +10,7 @@ from recommender.models.activity import (
     UserAction,
     action_fingerprint,
 )
+from recommender.models.experiments import Experiment, Tally, Variant
 from recommender.models.marketplace import (
     DUMP_ENTITIES,
     RECOMMENDABLE_STATUSES,
@@ -46,6 +47,7 @@ __all__ = [
     "AccessType",
     "Action",
     "Category",
+    "Experiment",
     "Lease",
     "LifeCycleStatus",
     "Migration",
@@ -65,12 +67,14 @@ __all__ = [
     "Source",
     "State",
     "StepMetadata",
+    "Tally",
     "Target",
     "TargetUser",
     "Trl",
     "UpdateTask",
     "User",
     "UserAction",
+    "Variant",
     "VersionStamp",
     "action_fingerprint",
 ]

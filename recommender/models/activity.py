@@ -46,8 +46,21 @@ class Recommendation(Document):
     candidates = ListField(IntField())
     search_data = EmbeddedDocumentField(SearchData, default=SearchData)
     processed = BooleanField(default=False)
+    served_at = DateTimeField(null=True)  # server clock (`timestamp` is the client's)
+    # The online experiment (id) and variant that served it, when one did; the clicks attributed
+    # to it so far (the experiment results' per-impression count).
+    experiment = StringField(null=True)
+    variant = StringField(null=True)
+    experiment_clicks = IntField(default=0)
     meta = {
-        "indexes": ["visit_id", "user", "unique_id", "timestamp", "processed"],
+        "indexes": [
+            "visit_id",
+            "user",
+            "unique_id",
+            "timestamp",
+            "processed",
+            ("experiment", "served_at"),
+        ],
     }
 
 
@@ -86,8 +99,9 @@ class UserAction(Document):
     source = EmbeddedDocumentField(Source, required=True)
     target = EmbeddedDocumentField(Target, required=True)
     action = EmbeddedDocumentField(Action, required=True)
-    # Where it came from: "http" or "databus".
+    # Where it came from: "http" or "databus", and when it was stored (server clock).
     channel = StringField(default="http")
+    received_at = DateTimeField(null=True)
     # Hash of the action's content, stored as `_id`: the same action sent twice (HTTP and
     # databus) is stored once, checked by the primary key (no unique secondary index to keep).
     fingerprint = StringField(primary_key=True)
@@ -101,6 +115,7 @@ class UserAction(Document):
             "timestamp",
             "source.root.type",
             "processed",
+            "received_at",
         ],
     }
 

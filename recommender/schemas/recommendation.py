@@ -99,6 +99,12 @@ class RecommendationRequest(BaseModel):
         return PANEL_K[self.panel]
 
 
+class ExperimentTag(BaseModel):
+    model_config = ConfigDict(title="Experiment assignment")
+    id: str = Field(description="The experiment's id")
+    variant: str = Field(description="The visitor's variant (the same on every request)")
+
+
 class Recommendations(BaseModel):
     """The answer; empty lists when nothing fits."""
 
@@ -109,3 +115,6 @@ class Recommendations(BaseModel):
     explanations: list[str] = Field(description="One per service")
     explanations_short: list[str] = Field(description="One per service")
     engine_version: str = Field(description="The engine really used", examples=["NCF"])
+    experiment: ExperimentTag | None = Field(
+        None, description="Present only when the request fell in a running experiment"
+    )

@@ -17,6 +17,7 @@ from pydantic import (
 
 from recommender.errors import InvalidInputError, pydantic_errors
 from recommender.models.activity import Action, Root, Source, Target, UserAction, action_fingerprint
+from recommender.models.ops import utcnow
 from recommender.panels import PANEL_ROOT, PANEL_ROOT_SPELLINGS
 from recommender.schemas.recommendation import CLIENT_IDS
 from recommender.schemas.validators import (
@@ -162,6 +163,7 @@ def action_document(action: UserActionIn, user_id: int | None, channel: str) -> 
         target=Target(visit_id=action.target.visit_id, page_id=action.target.page_id),
         action=Action(type=action.action.type, text=action.action.text, order=action.action.order),
         channel=channel,
+        received_at=utcnow(),
         processed=False,
     )
     document.fingerprint = action_fingerprint(document)

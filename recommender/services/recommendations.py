@@ -19,13 +19,20 @@ from recommender.catalogue import EMPTY_IDS
 from recommender.engines.base.engine import EngineResult, RecommendationContext
 from recommender.engines.registry import Registry
 from recommender.errors import InvalidInputError, pydantic_errors
-from recommender.metrics import ENGINE_LATENCY, RECOMMENDATIONS_SERVED
+from recommender.metrics import (
+    ENGINE_LATENCY,
+    EXPERIMENT_FALLBACKS,
+    EXPERIMENT_IMPRESSIONS,
+    RECOMMENDATIONS_SERVED,
+)
 from recommender.models.activity import Recommendation
+from recommender.models.ops import utcnow
 from recommender.schemas.recommendation import (
     STORED_SEARCH_FIELDS,
     RecommendationRequest,
 )
 from recommender.services.bookkeeping import writer
+from recommender.services.experiments.assignment import Assignment
 from recommender.services.runtime import Runtime, runtime
 
 logger = logging.getLogger(__name__)
@@ -41,13 +48,13 @@ def parse(body: bytes | str) -> RecommendationRequest:
 
 
 def run_engines(
-    engines: Registry, request: RecommendationRequest, context: RecommendationContext
+    engines: Registry, requested: str | None, k: int, context: RecommendationContext
 ) -> tuple[str, EngineResult]:
     """The first ready engine's answer (an engine that fails is logged and the next tried)."""
-    for choice in engines.select(request.engine_version, anonymous=context.anonymous):
+    for choice in engines.select(requested, anonymous=context.anonymous):
         started = time.perf_counter()
         try:
-            result = choice.engine.answer(context, request.k, choice.ranking)
+            result = choice.engine.answer(context, k, choice.ranking)
         except Exception:
             logger.exception("Engine %s failed; trying the next one", choice.name)
             continue
@@ -68,6 +75,7 @@ def book(
     candidates: np.ndarray,
     engine: str,
     result: EngineResult,
+    assignment: Assignment | None,
 ) -> None:
     """Store the served recommendation (off the request path: the id arrays become stored
     lists when the writer flushes)."""
@@ -88,6 +96,9 @@ def book(
             "candidates": candidates,
             "search_data": request.search_data.model_dump(include=STORED_SEARCH_FIELDS),
             "processed": False,
+            "served_at": utcnow(),
+            "experiment": assignment.experiment if assignment else None,
+            "variant": assignment.variant if assignment else None,
         },
     )
 
@@ -108,7 +119,11 @@ def recommend(body: bytes | str) -> dict[str, Any]:
         unique_id=request.unique_id,
         timestamp=request.timestamp,
     )
-    engine, result = run_engines(current.engines, request, context)
+    # In an experiment's scope the variant's engine is asked for, whatever the request names.
+    visitor = str(user.id) if user else request.unique_id
+    assignment = current.experiments.assign(request.panel, request.client_id, visitor)
+    requested = assignment.engine if assignment else request.engine_version
+    engine, result = run_engines(current.engines, requested, request.k, context)
     RECOMMENDATIONS_SERVED.labels(engine, request.panel).inc()
     response = {
         "panel_id": request.panel,
@@ -118,10 +133,16 @@ def recommend(body: bytes | str) -> dict[str, Any]:
         "explanations_short": result.explanations_short,
         "engine_version": engine,
     }
+    if assignment is not None:
+        response["experiment"] = {"id": assignment.experiment, "variant": assignment.variant}
+        if engine != assignment.engine:
+            EXPERIMENT_FALLBACKS.labels(assignment.experiment, assignment.variant).inc()
     if result.services:
         # The candidates as sent, or every recommendable service when none were.
         completed = sent if len(sent) else catalogue.recommendable_ids
-        book(request, context.user_id, completed, engine, result)
+        book(request, context.user_id, completed, engine, result, assignment)
+        if assignment is not None:
+            EXPERIMENT_IMPRESSIONS.labels(assignment.experiment, assignment.variant).inc()
         if request.client_id == "marketplace" and current.publish is not None:
             writer.call(current.app, _publish, current, body, request.panel, completed, response)
     return response

@@ -16,6 +16,7 @@ from recommender.catalogue import Catalogue, CatalogueCache
 from recommender.engines.base.engine import ServingDeps
 from recommender.engines.registry import Registry, discover_specs
 from recommender.model_store.cache import ModelCache
+from recommender.services.experiments.assignment import RunningExperiments
 from recommender.settings import Settings
 
 EXTENSION = "recommender"
@@ -28,6 +29,7 @@ class Runtime:
     settings: Settings
     deps: ServingDeps
     engines: Registry
+    experiments: RunningExperiments
     publish: Publisher | None  # served Marketplace recommendations -> the databus
 
     def catalogue(self) -> Catalogue:
@@ -38,9 +40,9 @@ def attach(app: Flask, settings: Settings, publish: Publisher | None = None) -> 
     """Build `app`'s runtime (engines from the engine folders' specs and ENGINES)."""
     models = ModelCache(settings.MODEL_RELOAD_INTERVAL)
     deps = ServingDeps(settings, models, CatalogueCache(models.stamps))
-    built = Runtime(
-        app, settings, deps, Registry(discover_specs(), settings.ENGINES, deps), publish
-    )
+    engines = Registry(discover_specs(), settings.ENGINES, deps)
+    experiments = RunningExperiments(models.stamps)
+    built = Runtime(app, settings, deps, engines, experiments, publish)
     app.extensions[EXTENSION] = built
     return built
 

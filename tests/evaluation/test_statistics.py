@@ -14,9 +14,12 @@ from scipy import stats
 from recommender.evaluation import statistics
 from recommender.evaluation.statistics import (
     DEFAULT_MIXTURE_VARIANCE,
+    Counts,
     Interval,
     always_valid_comparison,
+    always_valid_count_comparison,
     bootstrap_interval,
+    count_rate_interval,
     mean_interval,
     paired_difference,
     sample_ratio_mismatch,
@@ -398,3 +401,31 @@ def test_msprt_rejects_invalid_input(arguments: dict) -> None:
     }
     with pytest.raises(ValueError):
         always_valid_comparison(**(counts | arguments))
+
+
+def test_counts_of_zeros_and_ones_are_the_proportion_test():
+    proportion = always_valid_comparison(30, 200, 55, 210)
+    counts = always_valid_count_comparison(Counts(200, 30, 30), Counts(210, 55, 55))
+    assert counts == proportion
+    assert count_rate_interval(Counts(200, 30, 30)) == wilson_interval(30, 200)
+
+
+def test_count_means_use_their_own_variance():
+    # 100 units: 80 with no click, 10 with one, 10 with three -> mean 0.4, E[x^2] 1.0.
+    counts = Counts(100, 10 * 1 + 10 * 3, 10 * 1 + 10 * 9)
+    assert not counts.binary and counts.mean == pytest.approx(0.4)
+    pseudo_mean, pseudo_second = (40 + 1) / 102, (100 + 1) / 102
+    assert counts.variance_of_mean() == pytest.approx((pseudo_second - pseudo_mean**2) / 100)
+    low, high = count_rate_interval(counts)
+    radius = stats.norm.ppf(0.975) * math.sqrt(counts.variance_of_mean())
+    assert (low, high) == pytest.approx((0.4 - radius, 0.4 + radius))
+    with pytest.raises(ValueError):
+        Counts(10, 5, 4)  # a sum of squares below the sum: not counts
+
+
+def test_a_count_difference_beyond_one_is_not_clipped():
+    control, treatment = Counts(400, 40, 40), Counts(400, 900, 2500)  # ~2.25 clicks per unit
+    result = always_valid_count_comparison(control, treatment)
+    assert result.decision == "treatment better"
+    assert result.difference == pytest.approx(900 / 400 - 0.1)
+    assert result.difference_ci[1] > 1.0

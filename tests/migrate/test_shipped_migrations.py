@@ -41,9 +41,13 @@ def test_apply_creates_every_declared_index_and_rollback_drops_them(app):
     indexes = db.user_action.index_information()
     assert visits in indexes
     assert "name_1_version_1" in db.model_version.index_information()
+    assert "received_at_1" in indexes
+    assert "experiment_1_served_at_1" in db.recommendation.index_information()
     # The fingerprint is the `_id`: no unique secondary index to build or check on insert.
     assert not any(spec.get("unique") for spec in indexes.values())
 
+    assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # experiments' indexes
+    assert "experiment_1_served_at_1" not in db.recommendation.index_information()
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # normalise: no-op
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # indexes
     assert visits not in db.user_action.index_information()
