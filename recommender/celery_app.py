@@ -6,6 +6,7 @@ from celery import Celery, Task
 from flask import Flask, has_app_context
 
 _flask_app: Flask | None = None
+PUBLISH_TASK = "recommender.databus.tasks.publish_recommendations"
 
 
 class ContextTask(Task):
@@ -41,6 +42,22 @@ def init_celery(app: Flask) -> Celery:
         worker_hijack_root_logger=False,
         # A long training must not hold other tasks (pings, publishing) prefetched behind it.
         worker_prefetch_multiplier=1,
+        beat_schedule=beat_schedule(app.config),
     )
     app.extensions["celery"] = celery
     return celery
+
+
+def beat_schedule(config: dict) -> dict:
+    """What `celery beat` enqueues: the databus outbox run, while publishing is on. A run not
+    taken within one interval expires (a stopped worker finds one run waiting, not a backlog)."""
+    if not config["RS_DATABUS_ENABLED"]:
+        return {}
+    interval = config["RS_DATABUS_PUBLISH_INTERVAL"]
+    return {
+        "publish-recommendations": {
+            "task": PUBLISH_TASK,
+            "schedule": interval,
+            "options": {"expires": interval},
+        }
+    }

@@ -6,9 +6,7 @@ the app context. Engines never see it: they get `ServingDeps` when the registry 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask, current_app
 
@@ -19,7 +17,6 @@ from recommender.model_store.cache import ModelCache
 from recommender.settings import Settings
 
 EXTENSION = "recommender"
-Publisher = Callable[[dict, dict], Any]
 
 
 @dataclass
@@ -28,19 +25,16 @@ class Runtime:
     settings: Settings
     deps: ServingDeps
     engines: Registry
-    publish: Publisher | None  # served Marketplace recommendations -> the databus
 
     def catalogue(self) -> Catalogue:
         return self.deps.catalogue()
 
 
-def attach(app: Flask, settings: Settings, publish: Publisher | None = None) -> Runtime:
+def attach(app: Flask, settings: Settings) -> Runtime:
     """Build `app`'s runtime (engines from the engine folders' specs and ENGINES)."""
     models = ModelCache(settings.MODEL_RELOAD_INTERVAL)
     deps = ServingDeps(settings, models, CatalogueCache(models.stamps))
-    built = Runtime(
-        app, settings, deps, Registry(discover_specs(), settings.ENGINES, deps), publish
-    )
+    built = Runtime(app, settings, deps, Registry(discover_specs(), settings.ENGINES, deps))
     app.extensions[EXTENSION] = built
     return built
 
