@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         10, ge=0, description="/health wants this many services"
     )
 
+    UPDATE_LEASE_TTL: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Seconds an update's lease outlives its last renewal (renewed every quarter of "
+            "it): how soon the next update runs after a worker died mid-update"
+        ),
+    )
     UPDATE_MAX_REMOVED_SHARE: float = Field(
         0.5,
         ge=0,
