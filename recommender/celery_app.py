@@ -7,6 +7,12 @@ from flask import Flask, has_app_context
 
 _flask_app: Flask | None = None
 PUBLISH_TASK = "recommender.databus.tasks.publish_recommendations"
+REDIS_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 
 
 class ContextTask(Task):
@@ -39,6 +45,9 @@ def init_celery(app: Flask) -> Celery:
         accept_content=["json"],
         result_expires=24 * 3600,
         broker_connection_retry_on_startup=True,
+        # Redis unreachable: an enqueue (POST /update, the /health ping) fails within about a
+        # second, as a 503, instead of retrying the result backend 20 times inside the request.
+        result_backend_transport_options={"retry_policy": REDIS_RETRY_POLICY},
         worker_hijack_root_logger=False,
         # A long training must not hold other tasks (pings, publishing) prefetched behind it.
         worker_prefetch_multiplier=1,

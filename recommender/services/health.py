@@ -80,6 +80,13 @@ def engines() -> dict:
 
 
 def training() -> dict:
+    try:
+        return _training()
+    except PyMongoError:
+        return {"error": "Error during fetching the last update and live models"}
+
+
+def _training() -> dict:
     last = (
         UpdateTask.objects.order_by("-created_at")
         .only("task_id", "status", "step", "reason")
