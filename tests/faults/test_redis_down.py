@@ -11,6 +11,7 @@ from recommender.services.bookkeeping import writer
 from recommender.services.update import QUEUE_UNREACHABLE
 from recommender.store import get_db
 from tests.api.helpers import body
+from tests.conftest import build_app
 from tests.faults.helpers import free_port, serving
 from tests.marketplace_dump import marketplace_dump
 from tests.user_actions.payloads import user_action
@@ -18,17 +19,10 @@ from tests.user_actions.payloads import user_action
 
 @pytest.fixture
 def redis_down_app(store_overrides):
-    from recommender import create_app
     from recommender.celery_app import celery
 
-    app = create_app(
-        "testing",
-        **store_overrides,
-        RS_API_TOKEN=None,
-        MODEL_RELOAD_INTERVAL=0,
-        REDIS_HOST=f"127.0.0.1:{free_port()}",
-        CELERY_TASK_ALWAYS_EAGER=False,
-    )
+    redis_down = {"REDIS_HOST": f"127.0.0.1:{free_port()}", "CELERY_TASK_ALWAYS_EAGER": False}
+    app = build_app(store_overrides, **redis_down)
     with app.app_context():
         yield app
     celery.conf.task_always_eager = True
