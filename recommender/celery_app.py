@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from celery import Celery, Task
 from flask import Flask, has_app_context
 
@@ -34,6 +36,7 @@ def init_celery(app: Flask) -> Celery:
     """Point the Celery app at this Flask app's settings."""
     global _flask_app
     _flask_app = app
+    _forget_connections()
     redis_url = f"redis://{app.config['REDIS_HOST']}/0"
     celery.conf.update(
         broker_url=app.config.get("CELERY_BROKER_URL") or redis_url,
@@ -55,6 +58,16 @@ def init_celery(app: Flask) -> Celery:
     )
     app.extensions["celery"] = celery
     return celery
+
+
+def _forget_connections() -> None:
+    """Drop what Celery built for an earlier configuration (its producer pool and result
+    backend are cached): a process that builds a second app (`flask demo`, tests) then talks to
+    the second app's broker and backend, not the first's."""
+    celery._pool = None
+    celery.__dict__.pop("amqp", None)  # a cached property, rebuilt from the new settings
+    celery._backend_cache = None
+    celery._local = threading.local()
 
 
 def beat_schedule(config: dict) -> dict:

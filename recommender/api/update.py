@@ -16,6 +16,15 @@ from recommender.services.update import settle_interrupted, submit_dump
 ns = Namespace("update", description="Replace the catalogue with a Marketplace dump and retrain")
 dump_model = register(ns, DUMP_ADAPTER)
 task_model = register(ns, UpdateTaskView)
+# An accepted (202) or refused (409) dump's task id -> its state at GET /update/<task_id>.
+TASK_STATE = {
+    "GetUpdateTask": {
+        "operationId": "get_update_status",
+        "parameters": {"path.task_id": "$response.body#/task_id"},
+        "description": "The update task's state",
+    }
+}
+LINKS = {("/update", "post", "202"): TASK_STATE, ("/update", "post", "409"): TASK_STATE}
 
 
 FORCE_VALUES = {"true": True, "1": True, "false": False, "0": False, "": False}
