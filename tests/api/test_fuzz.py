@@ -19,7 +19,6 @@ import schemathesis
 from celery.contrib.testing.worker import start_worker
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.generation.stateful.state_machine import APIStateMachine
 
 from recommender.engines.popularity.pipeline import train as train_popularity
 from recommender.services.bookkeeping import writer
