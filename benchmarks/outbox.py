@@ -40,14 +40,7 @@ from recommender.services.runtime import runtime  # noqa: E402
 from recommender.services.update import training_env  # noqa: E402
 from recommender.synthetic.marketplace import generate_marketplace  # noqa: E402
 from tests.api.helpers import body  # noqa: E402
-
-BUS = {
-    "RS_DATABUS_HOST": os.environ.get("TEST_RS_DATABUS_HOST", "127.0.0.1"),
-    "RS_DATABUS_PORT": int(os.environ.get("TEST_RS_DATABUS_PORT", "61613")),
-    "RS_DATABUS_USERNAME": os.environ.get("TEST_RS_DATABUS_USERNAME", "guest"),
-    "RS_DATABUS_PASSWORD": os.environ.get("TEST_RS_DATABUS_PASSWORD", "guest"),
-    "RS_DATABUS_SSL": False,
-}
+from tests.databus.bus import BUS_OVERRIDES  # noqa: E402
 
 
 def serve(app, clients: int, seconds: float) -> tuple[int, list[int]]:
@@ -90,7 +83,7 @@ def main() -> None:
         MONGODB_HOST="mongomock",
         RS_API_TOKEN=None,
         RS_DATABUS_PUBLISH_TOPIC=f"/topic/benchmark-{uuid.uuid4().hex}",
-        **BUS,
+        **BUS_OVERRIDES,
     )
     with app.app_context():
         entities = validate_dump(generate_marketplace(args.users, args.services, seed=1))
