@@ -4,7 +4,6 @@ sent once, claims keep senders apart and expire, and a broker outage loses nothi
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 
@@ -22,8 +21,7 @@ from recommender.services.bookkeeping import writer
 from recommender.services.runtime import runtime
 from tests.api.helpers import body, load
 from tests.app_helpers import change_settings
-from tests.databus.bus import consumer, wait_until
-from tests.databus.test_subscriber import free_port
+from tests.databus.bus import CuttableLink, consumer, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -112,18 +110,21 @@ def test_a_dead_senders_claim_expires_and_the_next_run_sends(catalogue):
 
 
 def test_the_broker_gone_while_publishing_loses_nothing_and_serving_goes_on(catalogue, monkeypatch):
-    """The broker's connection is cut after five messages of a batch of twenty: those five are
-    marked published, the other fifteen go back to the outbox (counted as retries). While the
-    broker stays unreachable serving answers as before; once it is back, the fifteen are sent,
-    and each of the twenty arrives exactly once."""
+    """The network to the broker is cut after five messages of a batch of twenty (a forwarder
+    that then closes its connections and refuses new ones): those five are marked published,
+    the other fifteen go back to the outbox (counted as retries). While the broker stays
+    unreachable serving answers as before; once it is back, the fifteen are sent, and each of
+    the twenty arrives exactly once."""
     topic = catalogue.config["RS_DATABUS_PUBLISH_TOPIC"]
     port = runtime().settings.TEST_RS_DATABUS_PORT
     serve(catalogue, 20)
+    link = CuttableLink()
+    change_settings(RS_DATABUS_PORT=link.port)
     send, sent = channel.send, []
 
     def cut_after_five(*args, **kwargs):
         if len(sent) == 5:
-            channel._connection.transport.socket.shutdown(socket.SHUT_RDWR)
+            link.cut()
         send(*args, **kwargs)
         sent.append(args)
 
@@ -136,13 +137,12 @@ def test_the_broker_gone_while_publishing_loses_nothing_and_serving_goes_on(cata
         assert len(stored(published=True)) == 5
         assert len(stored(published=False, publish_claim=None)) == 15
 
-        change_settings(RS_DATABUS_PORT=free_port())  # the broker unreachable
-        assert publish_pending(runtime().settings) == 0
+        assert publish_pending(runtime().settings) == 0  # still unreachable
         assert retried() == before + 30
         served = serve(catalogue, 5)  # answered: no broker on the request path
         assert len(stored(published=False)) == 20
 
-        change_settings(RS_DATABUS_PORT=port)
+        change_settings(RS_DATABUS_PORT=port)  # the broker is back
         assert publish_pending(runtime().settings) == 20
         wait_until(lambda: len(received.bodies) == 25, 10, "every message")
         time.sleep(0.2)
