@@ -9,7 +9,6 @@ from flask import Flask
 from recommender.api import init_api
 from recommender.celery_app import celery, init_celery
 from recommender.commands import register_commands
-from recommender.databus import publish_recommendation
 from recommender.monitoring import init_sentry
 from recommender.services.runtime import attach
 from recommender.settings import load_config
@@ -33,7 +32,7 @@ def create_app(env: str | None = None, **overrides) -> Flask:
     connect_db(app.config)
     init_celery(app)
     celery.loader.import_default_modules()  # the task modules: enqueued by name from services
-    attach(app, settings, publish=publish_recommendation)
+    attach(app, settings)
     app.extensions["create_app"] = create_app  # `flask demo` builds its own app with it
     init_api(app)
     register_commands(app)

@@ -16,6 +16,16 @@ class InvalidInputError(ValueError):
         self.message = message
 
 
+class ConflictError(RuntimeError):
+    """The request conflicts with the service's state (409): `details` say how; the client may
+    repeat it with the override the message names."""
+
+    def __init__(self, message: str, details: dict[str, Any]):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
 class UnavailableError(RuntimeError):
     """Something the request needs is unreachable right now (503, with this message)."""
 

@@ -19,6 +19,11 @@ ENGINE_LATENCY = Histogram(
     ["engine"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )
+ENGINE_FAILURES = Counter(
+    "recommender_engine_failures_total",
+    "Requests an engine failed to answer (the next engine in the fallback order answered)",
+    ["engine"],
+)
 RECOMMENDATIONS_SERVED = Counter(
     "recommender_recommendations_served_total", "Recommendations served", ["engine", "panel_id"]
 )

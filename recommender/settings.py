@@ -112,7 +112,35 @@ class Settings(BaseSettings):
         10, ge=0, description="/health wants this many services"
     )
 
+    UPDATE_LEASE_TTL: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Seconds an update's lease outlives its last renewal (renewed every quarter of "
+            "it): how soon the next update runs after a worker died mid-update"
+        ),
+    )
+    UPDATE_MAX_REMOVED_SHARE: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "POST /update refuses (409) a dump removing more than this share of the live "
+            "recommendable services or users, unless ?force=true"
+        ),
+    )
+
     # --- Databus (STOMP) ---
+    RS_DATABUS_ENABLED: Flag = Field(
+        True,
+        description=(
+            "Publish served Marketplace recommendations and check the broker in /health "
+            "(off: 0/no/false/off; `flask demo` turns it off unless --subscribe)"
+        ),
+    )
+    RS_DATABUS_PUBLISH_INTERVAL: float = Field(
+        1.0, gt=0, description="Seconds between the worker's runs sending stored recommendations"
+    )
     RS_DATABUS_HOST: str = Field("127.0.0.1", description="STOMP broker host")
     RS_DATABUS_PORT: int = Field(61613, ge=1, le=65535, description="STOMP broker port")
     RS_DATABUS_USERNAME: str = Field("admin", description="STOMP login")

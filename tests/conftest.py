@@ -79,23 +79,19 @@ def store_overrides() -> Iterator[dict]:
         yield overrides
 
 
-def app_for_tests(store_overrides: dict):
-    """The app tests run on: its own store; a model promoted in a test is seen by the next
-    request at once (interval 0); tasks run in the test's process (eager)."""
+def build_app(store_overrides: dict, **changes):
+    """The tests' app on its own store; `changes` override the defaults below."""
     from recommender import create_app
 
-    return create_app(
-        "testing",
-        **store_overrides,
-        RS_API_TOKEN=None,
-        MODEL_RELOAD_INTERVAL=0,
-        CELERY_TASK_ALWAYS_EAGER=True,
-    )
+    # Interval 0: a model promoted in a test is seen by the next request at once.
+    # Eager tasks: they run in the test's process, on a real server as on mongomock.
+    settings = {"RS_API_TOKEN": None, "MODEL_RELOAD_INTERVAL": 0, "CELERY_TASK_ALWAYS_EAGER": True}
+    return create_app("testing", **store_overrides, **(settings | changes))
 
 
 @pytest.fixture
 def app(store_overrides):
-    app = app_for_tests(store_overrides)
+    app = build_app(store_overrides)
     with app.app_context():
         yield app
 

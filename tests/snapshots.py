@@ -34,7 +34,7 @@ def restore(snapshot: dict[str, list[dict]]) -> None:
 @contextmanager
 def own_app() -> Iterator[Flask]:
     """A test app with its own fresh store (for module-scoped fixtures that build a world)."""
-    from tests.conftest import TEST_MONGODB_HOST, app_for_tests, fresh_store
+    from tests.conftest import TEST_MONGODB_HOST, build_app, fresh_store
 
-    with fresh_store(TEST_MONGODB_HOST) as overrides, app_for_tests(overrides).app_context() as ctx:
+    with fresh_store(TEST_MONGODB_HOST) as overrides, build_app(overrides).app_context() as ctx:
         yield ctx.app

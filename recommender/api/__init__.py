@@ -10,7 +10,9 @@ from recommender.api.experiments import ns as experiments_ns
 from recommender.api.health import ns as health_ns
 from recommender.api.json_output import use_orjson
 from recommender.api.metrics import init_metrics
+from recommender.api.openapi import LinkedApi
 from recommender.api.recommendations import ns as recommendations_ns
+from recommender.api.update import LINKS as UPDATE_LINKS
 from recommender.api.update import ns as update_ns
 from recommender.api.user_actions import ns as user_actions_ns
 
@@ -18,7 +20,8 @@ AUTHORIZATIONS = {"bearer": {"type": "apiKey", "in": "header", "name": "Authoriz
 
 
 def init_api(app: Flask) -> Api:
-    api = Api(
+    api = LinkedApi(
+        links=UPDATE_LINKS,
         version="1.0",
         title="Recommender system API",
         description=(

@@ -7,11 +7,13 @@ import logging
 
 from flask import Flask, current_app, jsonify, request
 from flask_restx import Api
+from pymongo.errors import ConnectionFailure
 from werkzeug.exceptions import HTTPException
 
-from recommender.errors import InvalidInputError, UnavailableError
+from recommender.errors import ConflictError, InvalidInputError, UnavailableError
 
 logger = logging.getLogger(__name__)
+STORE_UNREACHABLE = "The database is unreachable; try again shortly"
 
 
 def check_token():
@@ -37,9 +39,19 @@ def register_error_handlers(app: Flask, api: Api) -> None:
     def invalid_input(error: InvalidInputError):
         return {"message": error.message, "errors": error.errors}, 400
 
+    @api.errorhandler(ConflictError)
+    def conflict(error: ConflictError):
+        return {"message": error.message, **error.details}, 409
+
     @api.errorhandler(UnavailableError)
     def unavailable(error: UnavailableError):
         return {"message": str(error)}, 503
+
+    @api.errorhandler(ConnectionFailure)
+    def store_unreachable(error: ConnectionFailure):
+        # Logged once, briefly: the client gets a clear 503, not a 500 with a traceback.
+        logger.warning("The database is unreachable: %s", error)
+        return {"message": STORE_UNREACHABLE}, 503
 
     @app.errorhandler(413)
     def too_large(_error):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_restx import Namespace
+from flask_restx import Api, Namespace
 from flask_restx.model import SchemaModel
 from pydantic import BaseModel, TypeAdapter
 
@@ -68,3 +68,20 @@ def _swagger(node: Any, names: dict[str, str]) -> Any:
         else:
             adapted[key] = _swagger(value, names)
     return adapted
+
+
+class LinkedApi(Api):
+    """An Api whose spec carries response links (`x-links`, Swagger 2.0's form of OpenAPI 3
+    links): which operation a response's values feed, e.g. a task id to its status. Clients
+    and stateful testers follow them. `links`: (path, method, status) -> {name: link}."""
+
+    def __init__(self, *args, links: dict[tuple[str, str, str], dict] | None = None, **kwargs):
+        self.links = links or {}
+        super().__init__(*args, **kwargs)
+
+    @property
+    def __schema__(self) -> dict:
+        schema = super().__schema__
+        for (path, method, status), links in self.links.items():
+            schema["paths"][path][method]["responses"][status]["x-links"] = links
+        return schema

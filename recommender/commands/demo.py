@@ -2,7 +2,9 @@
 
 An in-process mongomock store, a Celery worker thread on an in-memory broker (so `POST /update`
 answers at once and trains in the background, as in production), a seeded synthetic marketplace,
-every engine trained, then the API served until SIGTERM or Ctrl-C.
+every engine trained, then the API served until SIGTERM or Ctrl-C. The databus is off (nothing
+publishes, `/health` says DISABLED) unless `--subscribe` asks for it: then user actions are read
+from it and served Marketplace recommendations published to it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 
-def build_demo_app(current: Flask) -> Flask:
-    """A new app on the in-process store, built by the factory that built `current`."""
+def build_demo_app(current: Flask, databus: bool = False) -> Flask:
+    """A new app on the in-process store, built by the factory that built `current`; the
+    databus is used only when `databus`."""
     config = current.config
     return current.extensions["create_app"](
         config["ENV_NAME"],
@@ -26,6 +29,7 @@ def build_demo_app(current: Flask) -> Flask:
         CELERY_BROKER_URL="memory://",
         CELERY_RESULT_BACKEND="cache+memory://",
         RS_DATABUS_HOST=config["RS_DATABUS_HOST"],
+        RS_DATABUS_ENABLED=databus,
     )
 
 
@@ -51,7 +55,7 @@ def serve_until_stopped(app, host: str, port: int, subscribe: bool) -> None:
     threads = [threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)]
     threads[0].start()
     if subscribe:
-        threads.append(start_databus_subscriber(app, stop))
+        threads += start_databus(app, stop)
     click.echo(f"Swagger UI: http://{host}:{server.port}/  (Ctrl-C stops the demo)")
     stop.wait()
     click.echo("Stopping")
@@ -60,15 +64,24 @@ def serve_until_stopped(app, host: str, port: int, subscribe: bool) -> None:
         thread.join()
 
 
-def start_databus_subscriber(app, stop: threading.Event) -> threading.Thread:
-    """The subscriber of `flask subscribe`, same options from RS_DATABUS_* variables."""
+def start_databus(app, stop: threading.Event) -> list[threading.Thread]:
+    """The subscriber of `flask subscribe` (same options from RS_DATABUS_* variables) and the
+    publisher of served recommendations (the worker's periodic task in a deployment)."""
     from recommender.commands.subscribe import environment_options
-    from recommender.databus import start_subscriber_thread
+    from recommender.databus import run_publisher, start_subscriber_thread
+    from recommender.services.runtime import runtime
 
     options = environment_options()
-    _, thread = start_subscriber_thread(app, options, stop)
+    _, subscriber = start_subscriber_thread(app, options, stop)
     click.echo(f"Subscribing to {options.topic} on {options.bus.address}")
-    return thread
+    publisher = threading.Thread(
+        target=run_publisher,
+        args=(app, runtime().settings, stop),
+        name="databus-publisher",
+        daemon=True,
+    )
+    publisher.start()
+    return [subscriber, publisher]
 
 
 @click.command(
@@ -86,7 +99,10 @@ def start_databus_subscriber(app, stop: threading.Event) -> threading.Thread:
 @click.option(
     "--subscribe",
     is_flag=True,
-    help="Also store user actions from the databus, as `flask subscribe` (RS_DATABUS_* variables).",
+    help=(
+        "Use the databus (RS_DATABUS_* variables): store user actions from it, as `flask "
+        "subscribe`, and publish served Marketplace recommendations to it."
+    ),
 )
 def demo(
     host: str, port: int, users: int, services: int, sessions: int, seed: int, subscribe: bool
@@ -95,7 +111,7 @@ def demo(
 
     from recommender.celery_app import celery
 
-    app = build_demo_app(current_app)
+    app = build_demo_app(current_app, databus=subscribe)
     with app.app_context():
         seed_and_train(users, services, sessions, seed)
         with start_worker(celery, perform_ping_check=False, pool="solo", loglevel="WARNING"):

@@ -27,9 +27,10 @@ def seed_option(function):
     )(function)
 
 
-def training_turn() -> AbstractContextManager[None]:
+def training_turn() -> AbstractContextManager[object]:
     """Hold the update lease: a CLI training and a `/update` must not train at the same time."""
-    from recommender.services.update import UPDATE_LEASE, UPDATE_LEASE_TTL_S
+    from recommender.services.runtime import runtime
+    from recommender.services.update import UPDATE_LEASE
     from recommender.store import leases
 
     def busy(training: str | None) -> SystemExit:
@@ -40,7 +41,8 @@ def training_turn() -> AbstractContextManager[None]:
         return SystemExit(FAILED)
 
     holder = f"cli:{socket.gethostname()}:{os.getpid()}"
-    return leases.held(UPDATE_LEASE, holder, UPDATE_LEASE_TTL_S, busy=busy)
+    ttl = runtime().settings.UPDATE_LEASE_TTL
+    return leases.held(UPDATE_LEASE, holder, ttl, busy=busy)
 
 
 def report(outcome: PipelineOutcome) -> bool:

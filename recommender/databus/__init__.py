@@ -1,6 +1,6 @@
 """The STOMP databus: user actions in (`flask subscribe`), served recommendations out."""
 
-from recommender.databus.publisher import publish_recommendation
+from recommender.databus.publisher import publish_pending, run_publisher
 from recommender.databus.subscriber import (
     Subscriber,
     SubscriberOptions,
@@ -11,7 +11,8 @@ from recommender.databus.subscriber import (
 __all__ = [
     "Subscriber",
     "SubscriberOptions",
-    "publish_recommendation",
+    "publish_pending",
+    "run_publisher",
     "run_subscriber",
     "start_subscriber_thread",
 ]

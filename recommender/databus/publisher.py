@@ -1,13 +1,13 @@
-"""Publishing served recommendations to the databus.
+"""Publishing served recommendations to the databus, from the stored outbox.
 
-Two halves, so that serving never waits on a broker:
-- `publish_recommendation(context, response)` (called for Marketplace requests) only puts the
-  pair in an in-process outbox and returns; a daemon thread hands each one to the Celery task.
-  When Redis (or, when tasks run eagerly, the broker) is unreachable the thread drops
-  publications (counted) for a few seconds instead of waiting on every one; a full outbox
-  drops too.
-- The Celery task (`recommender.databus.tasks`) sends the message over one STOMP connection per
-  worker process, waits for the broker's receipt, and is retried with back-off on failure.
+A served Marketplace recommendation is stored with `published` False (databus/outbox.py); the
+request never talks to a broker or a queue. A worker's periodic task (`publish_pending`, every
+RS_DATABUS_PUBLISH_INTERVAL seconds from Celery beat) claims a batch, sends each message over
+the process's one STOMP connection, waits for the broker's receipt and marks the document
+published. When the broker fails, what was not confirmed is released for the next run (counted
+as retries): nothing stored is dropped. A sender killed between a receipt and its mark sends
+that one message again once its claim expires; each message carries a `recommendation-id`
+header so a consumer can recognise it.
 """
 
 from __future__ import annotations
@@ -15,38 +15,38 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
-import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 import stomp
-from celery.result import EagerResult
-from prometheus_client import Counter
+from flask import Flask
+from prometheus_client import Counter, Gauge
+from stomp.exception import StompException
 
 from recommender.broker import BusSettings, close, open_connection
-from recommender.celery_app import celery
+from recommender.databus import outbox
+from recommender.settings import Settings
 
 logger = logging.getLogger(__name__)
 RECOMMENDER_SYSTEM = "recommender"
-OUTBOX_SIZE = 10_000
-PAUSE_AFTER_FAILURE_S = 5.0
-PUBLISH_TASK = "recommender.databus.tasks.send_recommendation_to_databus"
+BATCH = 200  # documents claimed at once
+CLAIM_TTL_S = 120.0  # past this a sender that died loses its claim (a batch takes < 1 s)
 
 PUBLISHED = Counter("recommender_databus_published_total", "Recommendations sent to the databus")
 PUBLISH_RETRIES = Counter(
-    "recommender_databus_publish_retries_total", "Publications retried after a broker failure"
+    "recommender_databus_publish_retries_total",
+    "Recommendations left in the outbox for the next run after a broker failure",
 )
-PUBLISH_DROPPED = Counter(
-    "recommender_databus_publish_dropped_total",
-    "Recommendations not sent to the databus",
-    ["reason"],  # backlog | queue_unreachable | databus_unreachable | gave_up | invalid
+WAITING = Gauge(
+    "recommender_databus_unpublished",
+    "Stored Marketplace recommendations waiting to be published (as the last run saw them)",
+    multiprocess_mode="livemax",
 )
+RETRYABLE = (StompException, OSError)
 
 
-class PublishError(Exception):
+class PublishError(OSError):
     """The broker did not confirm a message (no receipt in time, or the connection dropped)."""
 
 
@@ -55,6 +55,25 @@ def recommendation_message(context: Mapping, response: Mapping) -> str:
     return json.dumps(
         {"recommender_system": RECOMMENDER_SYSTEM, "context": context, "response": response}
     )
+
+
+def message_of(document: Mapping) -> str:
+    """A stored recommendation's message: the request as received, completed with the panel
+    and the candidates it was answered from, and the response as it was sent."""
+    panel = document["panel_id"]
+    context = {**json.loads(document["request"]), "panel_id": panel}
+    context["candidates"] = document["candidates"]
+    response = {
+        "panel_id": panel,
+        "recommendations": document["services"],
+        "scores": document["scores"],
+        "explanations": document["explanations"],
+        "explanations_short": document["explanations_short"],
+        "engine_version": document["engine_version"],
+    }
+    if document.get("experiment"):  # as the response carried it
+        response["experiment"] = {"id": document["experiment"], "variant": document["variant"]}
+    return recommendation_message(context, response)
 
 
 class _Receipts(stomp.ConnectionListener):
@@ -91,7 +110,13 @@ class Channel:
         self._receipts = _Receipts()
         self._settings: BusSettings | None = None
 
-    def send(self, settings: BusSettings, destination: str, body: str) -> None:
+    def send(
+        self,
+        settings: BusSettings,
+        destination: str,
+        body: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Send `body` and wait for the broker's receipt; PublishError or a STOMP/OS error
         when it is not confirmed (the connection is then dropped and re-opened next time)."""
         with self._lock:
@@ -103,7 +128,7 @@ class Channel:
                     destination,
                     body,
                     content_type="application/json",
-                    headers={"persistent": "true", "receipt": receipt},
+                    headers={**(headers or {}), "persistent": "true", "receipt": receipt},
                 )
                 if not confirmed.wait(settings.timeout_s) or not connection.is_connected():
                     raise PublishError(f"no receipt from {settings.address}")
@@ -138,87 +163,48 @@ channel = Channel()
 os.register_at_fork(after_in_child=channel.forget_after_fork)
 
 
-class Outbox:
-    """Publications waiting for the Celery queue, handed over by one daemon thread."""
-
-    def __init__(self, size: int = OUTBOX_SIZE, pause_s: float = PAUSE_AFTER_FAILURE_S):
-        self.size = size
-        self.pause_s = pause_s
-        self._reset()
-
-    def _reset(self) -> None:
-        self._queue: queue.Queue = queue.Queue(self.size)
-        self._thread: threading.Thread | None = None
-        self._paused_until = 0.0
-        self._paused_because = "queue_unreachable"
-        self._lock = threading.Lock()
-
-    def put(self, context: Mapping, response: Mapping) -> bool:
-        """Queue one publication; False (dropped, counted) when the outbox is full."""
-        try:
-            self._queue.put_nowait((dict(context), dict(response)))
-        except queue.Full:
-            PUBLISH_DROPPED.labels("backlog").inc()
-            return False
-        self._ensure_thread()
-        return True
-
-    def wait_empty(self, timeout_s: float) -> bool:
-        """True once everything queued was handed over (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._queue.unfinished_tasks
-
-    def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="databus-outbox", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            context, response = self._queue.get()
+def publish_pending(settings: Settings, batch: int = BATCH) -> int:
+    """Send every waiting recommendation, a claimed batch at a time; returns how many the broker
+    confirmed. Stops at the first broker failure, releasing the rest of the batch."""
+    bus = BusSettings.of(settings)
+    topic = settings.databus()["RS_DATABUS_PUBLISH_TOPIC"]
+    sent = 0
+    while True:
+        token, documents = outbox.claim(batch, CLAIM_TTL_S)
+        for index, document in enumerate(documents):
             try:
-                self._hand_over(context, response)
-            finally:
-                self._queue.task_done()
-
-    def _hand_over(self, context: dict, response: dict) -> None:
-        if time.monotonic() < self._paused_until:
-            PUBLISH_DROPPED.labels(self._paused_because).inc()
-            return
-        try:
-            # retry=False: with Redis down, fail once and quickly instead of retrying here.
-            result = celery.tasks[PUBLISH_TASK].apply_async((context, response), retry=False)
-        except Exception as error:
-            PUBLISH_DROPPED.labels("queue_unreachable").inc()
-            self._pause("queue_unreachable", f"cannot queue a databus publication ({error})")
-            return
-        if isinstance(result, EagerResult) and result.failed():
-            # Run eagerly (demo, mongomock), the task itself met the broker outage.
-            self._pause("databus_unreachable", f"publishing failed ({result.result})")
-
-    def _pause(self, reason: str, why: str) -> None:
-        self._paused_until = time.monotonic() + self.pause_s
-        self._paused_because = reason
-        logger.warning("%s; dropping databus publications for %.0f s", why, self.pause_s)
-
-
-outbox = Outbox()
-os.register_at_fork(after_in_child=outbox._reset)
+                channel.send(
+                    bus,
+                    topic,
+                    message_of(document),
+                    {"recommendation-id": str(document["_id"])},
+                )
+            except RETRYABLE as error:
+                left = [doc["_id"] for doc in documents[index:]]
+                outbox.release(left, token)
+                PUBLISH_RETRIES.inc(len(left))
+                logger.warning(
+                    "Publishing to the databus failed (%s); %d recommendations wait for the "
+                    "next run",
+                    error,
+                    len(left),
+                )
+                WAITING.set(outbox.waiting())
+                return sent
+            outbox.mark_published(document["_id"], token)
+            PUBLISHED.inc()
+            sent += 1
+        if len(documents) < batch:
+            WAITING.set(outbox.waiting())
+            return sent
 
 
-def publish_recommendation(context: Mapping[str, Any], response: Mapping[str, Any]) -> bool:
-    """Publish a served Marketplace recommendation to RS_DATABUS_PUBLISH_TOPIC, eventually.
-
-    Returns at once, never raises: True when queued, False when dropped (counted in
-    `recommender_databus_publish_dropped_total`)."""
-    try:
-        return outbox.put(context, response)
-    except Exception:  # e.g. a context that is not a mapping: never fail the caller
-        logger.exception("Could not queue a databus publication")
-        PUBLISH_DROPPED.labels("invalid").inc()
-        return False
+def run_publisher(app: Flask, settings: Settings, stop: threading.Event) -> None:
+    """`publish_pending` every RS_DATABUS_PUBLISH_INTERVAL seconds until `stop` (the demo;
+    deployments run the periodic Celery task instead)."""
+    with app.app_context():
+        while not stop.wait(settings.RS_DATABUS_PUBLISH_INTERVAL):
+            try:
+                publish_pending(settings)
+            except Exception:
+                logger.exception("Publishing to the databus failed")

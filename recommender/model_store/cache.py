@@ -8,14 +8,19 @@ database for the check.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+
+from pymongo.errors import ConnectionFailure
 
 from recommender.model_store import versions
 from recommender.model_store.versions import NoModelError, StoredModel
 from recommender.store import stamps
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -23,6 +28,7 @@ class ModelCache:
     def __init__(self, interval: float = 2.0, follow_local_writes: bool = True):
         self.stamps = stamps.StampCache(interval, follow_local_writes)
         self._entries: dict[str, tuple[tuple, Any]] = {}
+        self._retry_at: dict[str, float] = {}  # name -> when to look again (store unreachable)
         self._lock = threading.Lock()
 
     def get(
@@ -45,10 +51,18 @@ class ModelCache:
             entry = self._entries.get(name)
             if entry is not None and entry[0] == key:
                 return entry[1]
+            if time.monotonic() < self._retry_at.get(name, 0.0):
+                return entry[1] if entry else None
             try:
                 component = build(versions.load(name))
             except NoModelError:
                 component = None
+            except ConnectionFailure as error:
+                # Serve what is held (or nothing: the next engine answers); look again later,
+                # not on every request (each look waits for the driver's timeout).
+                logger.warning("Database unreachable loading model %s: %s", name, error)
+                self._retry_at[name] = time.monotonic() + stamps.RETRY_UNREACHABLE_S
+                return entry[1] if entry else None
             self._entries[name] = (key, component)
             return component
 

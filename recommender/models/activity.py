@@ -52,6 +52,17 @@ class Recommendation(Document):
     experiment = StringField(null=True)
     variant = StringField(null=True)
     experiment_clicks = IntField(default=0)
+    # The databus outbox (Marketplace recommendations only, while publishing is on): False
+    # until the broker confirmed the message, then True. `request` (the body as received) and
+    # the explanations are kept to rebuild the message; a sender holds `publish_claim` (its
+    # token) until `publish_claim_expires`.
+    published = BooleanField(null=True)
+    request = StringField(null=True)
+    explanations = ListField(StringField(), null=True)
+    explanations_short = ListField(StringField(), null=True)
+    publish_claim = StringField(null=True)
+    publish_claim_expires = DateTimeField(null=True)
+    published_at = DateTimeField(null=True)
     meta = {
         "indexes": [
             "visit_id",
@@ -60,6 +71,8 @@ class Recommendation(Document):
             "timestamp",
             "processed",
             ("experiment", "served_at"),
+            # Only documents that carry the flag (Marketplace ones): the outbox scan stays small.
+            {"fields": ["published"], "sparse": True},
         ],
     }
 

@@ -71,7 +71,7 @@ class UpdateTask(Document):
     """One `POST /update`: its dump and how loading and training went."""
 
     task_id = StringField(required=True, unique=True)
-    status = StringField(default="queued")  # queued | running | succeeded | failed
+    status = StringField(default="queued")  # queued | running | succeeded | failed | refused
     step = StringField(null=True)
     reason = StringField(null=True)
     dump_file_id = ObjectIdField(null=True)

@@ -12,12 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 class UpdateTaskView(BaseModel):
     model_config = ConfigDict(title="Update task")
     task_id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "refused"] = Field(
+        description="`refused`: the dump guard kept the live catalogue (see `reason`)"
+    )
     step: str | None = Field(None, description="What a running (or waiting) update is doing now")
-    reason: str | None = Field(None, description="Why it failed")
+    reason: str | None = Field(None, description="Why it failed or was refused")
     report: dict[str, Any] = Field(
         default_factory=dict,
-        description="Entities loaded, dangling references dropped, each training outcome",
+        description=(
+            "Entities loaded, dangling references dropped, each training outcome; the guard's "
+            "numbers when refused"
+        ),
     )
     created_at: dt.datetime | None = None
     started_at: dt.datetime | None = None

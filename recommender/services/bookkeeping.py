@@ -1,10 +1,10 @@
-"""Deferred bookkeeping: writes and side effects taken off the request path, done in batches.
+"""Deferred bookkeeping: writes taken off the request path, done in batches.
 
 A request only appends to an in-memory list (a microsecond). A background thread flushes the
-list every `interval` seconds, or as soon as `batch` items wait, with one `insert_many` per
-collection, then runs the deferred calls (e.g. publishing to the databus) in an app context.
-Id arrays (numpy) in a document become stored lists when it is written (`store.id_list`), so
-the request never builds them.
+list every `interval` seconds, or as soon as `batch` documents wait, with one `insert_many` per
+collection. What a crashed process loses is what this list held: at most `batch` documents or
+`interval` seconds of traffic (docs/architecture.md). Id arrays (numpy) in a document become
+stored lists when it is written (`store.id_list`), so the request never builds them.
 Nothing is lost on shutdown: `atexit` flushes, and so does a fork (gunicorn `--preload`) before
 the child starts, so parent and child never share pending items. Tests call `flush()`.
 """
@@ -15,11 +15,8 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-from flask import Flask
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure
 
@@ -39,7 +36,6 @@ class DeferredWriter:
 
     def _init_state(self) -> None:
         self._documents: list[tuple[Collection, dict]] = []
-        self._calls: list[tuple[Flask, Callable[..., Any], tuple]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wakeup = threading.Event()
@@ -55,30 +51,17 @@ class DeferredWriter:
         if full:
             self._wakeup.set()
 
-    def call(self, app: Flask, function: Callable[..., Any], *args: Any) -> None:
-        """Run `function(*args)` soon, inside `app`'s context; its errors are logged."""
-        with self._lock:
-            self._calls.append((app, function, args))
-        self._ensure_thread()
-
     def pending(self) -> int:
         with self._lock:
-            return len(self._documents) + len(self._calls)
+            return len(self._documents)
 
     def flush(self) -> int:
-        """Write and run everything pending now; returns how many items were handled."""
+        """Write everything pending now; returns how many documents were handled."""
         with self._flush_lock:
             with self._lock:
                 documents, self._documents = self._documents, []
-                calls, self._calls = self._calls, []
             self._write(documents)
-            for app, function, args in calls:
-                try:
-                    with app.app_context():
-                        function(*args)
-                except Exception:
-                    logger.exception("Deferred call %s failed", getattr(function, "__name__", ""))
-            return len(documents) + len(calls)
+            return len(documents)
 
     def _write(self, documents: list[tuple[Collection, dict]]) -> None:
         by_collection: dict[int, tuple[Collection, list[dict]]] = {}

@@ -14,7 +14,8 @@ from recommender.models.ops import ModelVersion, UpdateTask
 from recommender.services.runtime import runtime
 
 logger = logging.getLogger(__name__)
-UP, DOWN = "UP", "DOWN"
+UP, DOWN, DISABLED = "UP", "DOWN", "DISABLED"
+HEALTHY = {UP, DISABLED}  # a check switched off by the settings does not make its parent DOWN
 CELERY_TIMEOUT_S = 3.0
 PING_TASK = "recommender.tasks.ping"
 
@@ -27,7 +28,7 @@ def leaf(ok: bool, error: str | None = None) -> dict:
 
 
 def branch(**children: dict) -> dict:
-    status = UP if all(child["status"] == UP for child in children.values()) else DOWN
+    status = UP if all(child["status"] in HEALTHY for child in children.values()) else DOWN
     return {"status": status, **children}
 
 
@@ -61,8 +62,12 @@ def celery_worker() -> dict:
 
 
 def databus() -> dict:
-    """A real STOMP CONNECT with the configured credentials (and TLS when RS_DATABUS_SSL)."""
-    error = check(BusSettings.of(runtime().settings, timeout_s=CELERY_TIMEOUT_S))
+    """A real STOMP CONNECT with the configured credentials (and TLS when RS_DATABUS_SSL);
+    DISABLED, without trying, when RS_DATABUS_ENABLED is off."""
+    settings = runtime().settings
+    if not settings.RS_DATABUS_ENABLED:
+        return {"status": DISABLED}
+    error = check(BusSettings.of(settings, timeout_s=CELERY_TIMEOUT_S))
     if error:
         logger.warning("Databus health check failed: %s", error)
     return leaf(error is None, "Connection to databus failed")
@@ -75,6 +80,13 @@ def engines() -> dict:
 
 
 def training() -> dict:
+    try:
+        return _training()
+    except PyMongoError:
+        return {"error": "Error during fetching the last update and live models"}
+
+
+def _training() -> dict:
     last = (
         UpdateTask.objects.order_by("-created_at")
         .only("task_id", "status", "step", "reason")

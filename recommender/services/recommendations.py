@@ -1,13 +1,13 @@
 """`POST /recommendations` behind the HTTP layer: check, pick an engine, answer, book-keep.
 
 The request path touches no database: the catalogue and users come from the in-memory
-catalogue, models from the model cache, and the Recommendation document (plus the databus
-publication for the Marketplace) is handed to the deferred writer.
+catalogue, models from the model cache, and the Recommendation document is handed to the
+deferred writer. A Marketplace one is stored as the databus outbox (`published` False, with the
+request as received): a worker's periodic task sends it (recommender.databus.publisher).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -20,6 +20,7 @@ from recommender.engines.base.engine import EngineResult, RecommendationContext
 from recommender.engines.registry import Registry
 from recommender.errors import InvalidInputError, pydantic_errors
 from recommender.metrics import (
+    ENGINE_FAILURES,
     ENGINE_LATENCY,
     EXPERIMENT_FALLBACKS,
     EXPERIMENT_IMPRESSIONS,
@@ -33,7 +34,7 @@ from recommender.schemas.recommendation import (
 )
 from recommender.services.bookkeeping import writer
 from recommender.services.experiments.assignment import Assignment
-from recommender.services.runtime import Runtime, runtime
+from recommender.services.runtime import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def run_engines(
         try:
             result = choice.engine.answer(context, k, choice.ranking)
         except Exception:
+            ENGINE_FAILURES.labels(choice.name).inc()
             logger.exception("Engine %s failed; trying the next one", choice.name)
             continue
         ENGINE_LATENCY.labels(choice.name).observe(time.perf_counter() - started)
@@ -63,10 +65,15 @@ def run_engines(
     raise RuntimeError("No engine could answer (the Random floor failed)")
 
 
-def _publish(current: Runtime, body: bytes | str, panel: str, candidates, response: dict):
-    """Deferred: the context is the request body completed with the panel and candidates."""
-    context = {**json.loads(body), "panel_id": panel, "candidates": candidates.tolist()}
-    current.publish(context, response)
+def outbox_fields(body: bytes | str, result: EngineResult) -> dict:
+    """What a stored recommendation adds to be published: the flag, and what the message has
+    that the document does not (the request as received, the explanations)."""
+    return {
+        "published": False,
+        "request": body if isinstance(body, str) else body.decode(),
+        "explanations": result.explanations,
+        "explanations_short": result.explanations_short,
+    }
 
 
 def book(
@@ -76,31 +83,32 @@ def book(
     engine: str,
     result: EngineResult,
     assignment: Assignment | None,
+    outbox: dict | None = None,
 ) -> None:
     """Store the served recommendation (off the request path: the id arrays become stored
-    lists when the writer flushes)."""
-    writer.insert(
-        Recommendation._get_collection(),
-        {
-            "user": user_id,
-            "aai_uid": request.aai_uid,
-            "unique_id": request.unique_id,
-            "client_id": request.client_id,
-            "timestamp": request.timestamp,
-            "visit_id": request.visit_id,
-            "page_id": request.page_id,
-            "panel_id": request.panel,
-            "engine_version": engine,
-            "services": np.asarray(result.services, dtype=np.int64),
-            "scores": result.scores,
-            "candidates": candidates,
-            "search_data": request.search_data.model_dump(include=STORED_SEARCH_FIELDS),
-            "processed": False,
-            "served_at": utcnow(),
-            "experiment": assignment.experiment if assignment else None,
-            "variant": assignment.variant if assignment else None,
-        },
-    )
+    lists when the writer flushes); `outbox`: its `outbox_fields` when it is to be published."""
+    document = {
+        "user": user_id,
+        "aai_uid": request.aai_uid,
+        "unique_id": request.unique_id,
+        "client_id": request.client_id,
+        "timestamp": request.timestamp,
+        "visit_id": request.visit_id,
+        "page_id": request.page_id,
+        "panel_id": request.panel,
+        "engine_version": engine,
+        "services": np.asarray(result.services, dtype=np.int64),
+        "scores": result.scores,
+        "candidates": candidates,
+        "search_data": request.search_data.model_dump(include=STORED_SEARCH_FIELDS),
+        "processed": False,
+        "served_at": utcnow(),
+        "experiment": assignment.experiment if assignment else None,
+        "variant": assignment.variant if assignment else None,
+    }
+    if outbox:
+        document.update(outbox)
+    writer.insert(Recommendation._get_collection(), document)
 
 
 def recommend(body: bytes | str) -> dict[str, Any]:
@@ -140,9 +148,9 @@ def recommend(body: bytes | str) -> dict[str, Any]:
     if result.services:
         # The candidates as sent, or every recommendable service when none were.
         completed = sent if len(sent) else catalogue.recommendable_ids
-        book(request, context.user_id, completed, engine, result, assignment)
+        published = request.client_id == "marketplace" and current.settings.RS_DATABUS_ENABLED
+        outbox = outbox_fields(body, result) if published else None
+        book(request, context.user_id, completed, engine, result, assignment, outbox)
         if assignment is not None:
             EXPERIMENT_IMPRESSIONS.labels(assignment.experiment, assignment.variant).inc()
-        if request.client_id == "marketplace" and current.publish is not None:
-            writer.call(current.app, _publish, current, body, request.panel, completed, response)
     return response

@@ -6,9 +6,7 @@ the app context. Engines never see it: they get `ServingDeps` when the registry 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask, current_app
 
@@ -20,7 +18,6 @@ from recommender.services.experiments.assignment import RunningExperiments
 from recommender.settings import Settings
 
 EXTENSION = "recommender"
-Publisher = Callable[[dict, dict], Any]
 
 
 @dataclass
@@ -30,19 +27,18 @@ class Runtime:
     deps: ServingDeps
     engines: Registry
     experiments: RunningExperiments
-    publish: Publisher | None  # served Marketplace recommendations -> the databus
 
     def catalogue(self) -> Catalogue:
         return self.deps.catalogue()
 
 
-def attach(app: Flask, settings: Settings, publish: Publisher | None = None) -> Runtime:
+def attach(app: Flask, settings: Settings) -> Runtime:
     """Build `app`'s runtime (engines from the engine folders' specs and ENGINES)."""
     models = ModelCache(settings.MODEL_RELOAD_INTERVAL)
     deps = ServingDeps(settings, models, CatalogueCache(models.stamps))
     engines = Registry(discover_specs(), settings.ENGINES, deps)
     experiments = RunningExperiments(models.stamps)
-    built = Runtime(app, settings, deps, engines, experiments, publish)
+    built = Runtime(app, settings, deps, engines, experiments)
     app.extensions[EXTENSION] = built
     return built
 

@@ -9,16 +9,22 @@ promotion at once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 
 from pymongo import ReturnDocument
+from pymongo.errors import ConnectionFailure
 
 from recommender.models.ops import VersionStamp, utcnow
 from recommender.store import get_db
 
+logger = logging.getLogger(__name__)
 CATALOGUE = "catalogue"
+# While the database is unreachable, a serving process looks again this often (each look waits
+# for the driver's server selection timeout): in between it serves what it holds.
+RETRY_UNREACHABLE_S = 5.0
 
 
 # Every StampCache of this process (weakly: a cache dies with its app).
@@ -54,18 +60,32 @@ class StampCache:
         self.interval = interval
         self._values: dict[str, int] = {}
         self._read_at = float("-inf")
+        self._loaded = False  # read successfully at least once
         self._lock = threading.Lock()
         if follow_local_writes:
             _caches.add(self)
 
     def get(self, name: str) -> int:
+        """The stamp as last read. When the database is unreachable, the values read before are
+        kept (serving goes on from what is in memory); with none read yet, ConnectionFailure."""
         now = time.monotonic()
         if now - self._read_at >= self.interval:
             with self._lock:
                 if now - self._read_at >= self.interval:
-                    self._values = read_all()
-                    self._read_at = now
+                    self._refresh(now)
         return self._values.get(name, 0)
+
+    def _refresh(self, now: float) -> None:
+        try:
+            self._values = read_all()
+        except ConnectionFailure as error:
+            if not self._loaded:
+                raise  # nothing in memory to serve from
+            logger.warning("Database unreachable (%s); serving what is in memory", error)
+            self._read_at = now + max(0.0, RETRY_UNREACHABLE_S - self.interval)
+            return
+        self._read_at = now
+        self._loaded = True
 
     def invalidate(self) -> None:
         self._read_at = float("-inf")

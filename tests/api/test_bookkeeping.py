@@ -65,18 +65,6 @@ def test_a_document_the_database_refuses_does_not_sink_the_batch(app):
     assert sorted(doc["unique_id"] for doc in collection.find()) == ["a", "c"]
 
 
-def test_deferred_calls_run_in_the_app_context_and_failures_are_contained(app):
-    from flask import current_app
-
-    writer = DeferredWriter(interval=60)
-    seen = []
-    writer.call(app, lambda: seen.append(current_app.name))
-    writer.call(app, lambda: 1 / 0)
-    writer.call(app, lambda: seen.append("after"))
-    writer.flush()
-    assert seen == [app.name, "after"]
-
-
 def test_pending_documents_are_flushed_at_exit():
     script = textwrap.dedent(
         """

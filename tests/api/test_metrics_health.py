@@ -14,7 +14,7 @@ from recommender.engines.popularity.pipeline import train as train_popularity
 from recommender.services.bookkeeping import writer
 from recommender.services.runtime import runtime
 from tests.api.helpers import body, load
-from tests.app_helpers import env
+from tests.app_helpers import change_settings, env
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -113,3 +113,16 @@ def test_multiprocess_mode_reports_every_worker(tmp_path):
     assert done.returncode == 0, done.stderr
     line = 'recommender_http_requests_total{endpoint="<unmatched>",method="GET",status="404"}'
     assert f"{line} 2.0" in done.stdout
+
+
+def test_a_disabled_databus_is_reported_disabled_and_never_tried(client, monkeypatch):
+    from recommender.services import health
+
+    def tried(_settings):
+        raise AssertionError("the broker was tried")
+
+    monkeypatch.setattr(health, "check", tried)
+    change_settings(RS_DATABUS_ENABLED=False)
+    assert client.get("/health").get_json()["databus"] == {"status": "DISABLED"}
+    # DISABLED is not DOWN: it leaves its parent (and so the answer's status code) UP.
+    assert health.branch(database={"status": "UP"}, databus=health.databus())["status"] == "UP"

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from recommender.api.openapi import json_schema
+from recommender.databus.publisher import message_of
 from recommender.dump.schema import DUMP_ADAPTER
 from recommender.engines.popularity.pipeline import train as train_popularity
 from recommender.models.activity import Recommendation
 from recommender.schemas.recommendation import RecommendationRequest, SearchData
 from recommender.schemas.user_action import UserActionIn
 from recommender.services.bookkeeping import writer
-from recommender.services.runtime import runtime
 from tests.api.helpers import body, load, recommendable_ids
-from tests.app_helpers import env
+from tests.app_helpers import change_settings, env
 from tests.marketplace_dump import marketplace_dump
 from tests.marketplace_dump import service as make_service
 
@@ -306,28 +307,34 @@ def test_a_user_known_only_by_aai_uid_is_stored_as_that_user(client, dump, user)
     assert Recommendation.objects.get().user == user["id"]
 
 
-def test_only_marketplace_answers_are_published(client, dump, published):
+def test_only_marketplace_answers_wait_in_the_databus_outbox(client, dump):
+    """The stored document is the outbox: it rebuilds the message the original published (the
+    request completed with the panel and candidates, and the response as sent)."""
     for client_id in ("search_service", "user_dashboard", "undefined", ...):
         ok(post(client, client_id=client_id))
     request = body(client_id="marketplace", panel_id="service")
     data = ok(client.post("/recommendations", json=request))
     writer.flush()
-    assert len(published) == 1
-    context, response = published[0]
-    assert response == data
-    assert context["unique_id"] == request["unique_id"]
-    assert context["panel_id"] == "v1"  # the completed context
-    assert sorted(context["candidates"]) == sorted(recommendable_ids(dump))
+    stored = list(Recommendation._get_collection().find({}, {"_id": 0}))
+    [waiting] = [doc for doc in stored if "published" in doc]
+    assert waiting["published"] is False and waiting["client_id"] == "marketplace"
+    assert json.loads(message_of(waiting)) == {
+        "recommender_system": "recommender",
+        "context": {
+            **request,
+            "panel_id": "v1",
+            "candidates": sorted(recommendable_ids(dump)),
+        },
+        "response": data,
+    }
 
 
-def test_a_failing_publisher_does_not_fail_the_request(client, dump, monkeypatch):
-    def broken(_context, _response):
-        raise ConnectionError("databus down")
-
-    monkeypatch.setattr(runtime(), "publish", broken)
+def test_nothing_waits_for_the_databus_when_publishing_is_off(client, dump):
+    change_settings(RS_DATABUS_ENABLED=False)
     ok(post(client, client_id="marketplace"))
     writer.flush()
-    assert Recommendation.objects.count() == 1
+    [stored] = Recommendation._get_collection().find()
+    assert "published" not in stored and "request" not in stored
 
 
 def test_a_new_catalogue_is_served_without_restart(client, dump):

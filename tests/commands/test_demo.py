@@ -58,6 +58,9 @@ def test_demo_seeds_trains_serves_and_stops_cleanly():
         url = re.search(r"(http://\S+)/", output[-1]).group(1)
         assert any("Seeded 30 services, 60 users" in line for line in output)
         status, health = call(f"{url}/health")
+        # No broker in the demo: the databus is off, not DOWN, and nothing tries to reach it.
+        assert (status, health["status"]) == (200, "UP"), health
+        assert health["databus"] == {"status": "DISABLED"}
         assert health["database"]["status"] == "UP"
         assert health["training"]["model_versions"]  # the engines were trained
         status, answer = call(
@@ -80,3 +83,4 @@ def test_demo_seeds_trains_serves_and_stops_cleanly():
         rest, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, rest
     assert "Stopping" in rest
+    assert "61613" not in "".join(output) + rest  # no publisher retrying the broker

@@ -34,7 +34,7 @@ STACKS = {
     "production": (BASE, "production.yml"),
 }
 STORES = ("mongo", "redis", "broker")
-ROLES = ("api", "worker", "subscriber")
+ROLES = ("api", "worker", "beat", "subscriber")
 VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}")
 LINT = YamlLintConfig(
     "{extends: default, rules: {line-length: {max: 100}, document-start: disable}}"
@@ -143,6 +143,10 @@ def test_development_runs_api_with_reload_worker_and_subscriber():
     assert command(services["worker"]) == (
         "celery -A worker:app worker --loglevel=${CELERY_LOG_LEVEL:-INFO}"
     )
+    assert command(services["beat"]) == (
+        "celery -A worker:app beat --loglevel=${CELERY_LOG_LEVEL:-INFO}"
+        " --schedule /tmp/celerybeat-schedule"  # a writable place in any image
+    )
     assert command(services["subscriber"]) == "flask subscribe"
     port = interpolate(services["api"]["ports"][0], {})
     assert port == "127.0.0.1:5000:5000"
@@ -194,6 +198,10 @@ def test_production_runs_gunicorn_worker_and_subscriber_with_sentry():
     assert "command" not in services["api"]  # the image's gunicorn command
     assert command(services["worker"]) == (
         "celery -A worker:app worker --loglevel=${CELERY_LOG_LEVEL:-ERROR}"
+    )
+    assert command(services["beat"]) == (
+        "celery -A worker:app beat --loglevel=${CELERY_LOG_LEVEL:-ERROR}"
+        " --schedule /tmp/celerybeat-schedule"  # a writable place in any image
     )
     assert command(services["subscriber"]) == "flask subscribe"
     for role in ROLES:

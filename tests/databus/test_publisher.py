@@ -1,148 +1,174 @@
-"""Publishing served recommendations: the message arrives, and outages never slow serving."""
+"""Publishing served recommendations from the stored outbox, against the real broker: each is
+sent once, claims keep senders apart and expire, and a broker outage loses nothing."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
-from kombu.exceptions import OperationalError
 from prometheus_client import REGISTRY
 
-from recommender.databus import publisher
-from recommender.databus.publisher import (
-    Outbox,
-    channel,
-    publish_recommendation,
-)
-from recommender.databus.tasks import send_recommendation_to_databus
+from recommender.celery_app import PUBLISH_TASK, beat_schedule
+from recommender.databus import outbox
+from recommender.databus.publisher import channel, publish_pending
+from recommender.databus.tasks import publish_recommendations
+from recommender.models.activity import Recommendation
 from recommender.services.bookkeeping import writer
+from recommender.services.runtime import runtime
 from tests.api.helpers import body, load
 from tests.app_helpers import change_settings
-from tests.databus.bus import consumer, wait_until
-from tests.databus.test_subscriber import free_port
+from tests.databus.bus import CuttableLink, consumer, wait_until
 
 pytestmark = pytest.mark.broker
-CONTEXT = {"unique_id": str(uuid.uuid4()), "panel_id": "v1", "candidates": [1, 2, 3]}
-RESPONSE = {"panel_id": "v1", "recommendations": [3, 1, 2], "engine_version": "Random"}
-
-
-def dropped(reason: str) -> float:
-    return (
-        REGISTRY.get_sample_value("recommender_databus_publish_dropped_total", {"reason": reason})
-        or 0.0
-    )
 
 
 def retried() -> float:
     return REGISTRY.get_sample_value("recommender_databus_publish_retries_total") or 0.0
 
 
-def test_the_task_publishes_the_original_message_shape(bus_app):
-    topic = bus_app.config["RS_DATABUS_PUBLISH_TOPIC"]
-    with consumer(topic) as received:
-        send_recommendation_to_databus.apply((CONTEXT, RESPONSE)).get()
-        wait_until(lambda: received.bodies, 10, "the message")
-    assert json.loads(received.bodies[0]) == {
-        "recommender_system": "recommender",
-        "context": CONTEXT,
-        "response": RESPONSE,
-    }
-    assert received.headers[0]["content-type"] == "application/json"
-    assert received.headers[0]["persistent"] == "true"
+def serve(app, n: int, client_id: str = "marketplace") -> list[dict]:
+    """`n` answered requests of `client_id`, stored; returns (request, response) pairs."""
+    client = app.test_client()
+    served = []
+    for _ in range(n):
+        request = body(client_id=client_id, engine_version="Random")
+        response = client.post("/recommendations", json=request)
+        assert response.status_code == 200
+        served.append({"request": request, "response": response.get_json()})
+    writer.flush()
+    return served
 
 
-def test_one_connection_serves_every_publication_of_a_process(bus_app):
-    topic = bus_app.config["RS_DATABUS_PUBLISH_TOPIC"]
-    with consumer(topic) as received:
-        send_recommendation_to_databus.apply((CONTEXT, RESPONSE)).get()
-        first = channel._connection
-        send_recommendation_to_databus.apply((CONTEXT, RESPONSE)).get()
-        assert channel._connection is first and first.is_connected()
-        wait_until(lambda: len(received.bodies) == 2, 10, "both messages")
+def stored(**query) -> list[dict]:
+    return list(Recommendation._get_collection().find(query))
 
 
-def test_a_marketplace_request_is_published_end_to_end(bus_app):
+@pytest.fixture
+def catalogue(bus_app):
     load()
-    topic = bus_app.config["RS_DATABUS_PUBLISH_TOPIC"]
-    client = bus_app.test_client()
+    return bus_app
+
+
+def test_a_marketplace_recommendation_is_published_once_in_the_original_shape(catalogue):
+    topic = catalogue.config["RS_DATABUS_PUBLISH_TOPIC"]
+    serve(catalogue, 1, "search_service")  # not the Marketplace's: never published
+    [served] = serve(catalogue, 1)
     with consumer(topic) as received:
-        other = client.post("/recommendations", json=body(client_id="search_service"))
-        request = body(client_id="marketplace", panel_id="service")
-        answer = client.post("/recommendations", json=request)
-        assert other.status_code == answer.status_code == 200
-        writer.flush()
-        wait_until(lambda: received.bodies, 10, "the publication")
+        assert publish_pending(runtime().settings) == 1
+        assert publish_pending(runtime().settings) == 0  # sent: not again
+        wait_until(lambda: received.bodies, 10, "the message")
         time.sleep(0.2)
-    [message] = [json.loads(b) for b in received.bodies]  # search_service is not published
-    assert message["response"] == answer.get_json()
-    assert message["context"]["unique_id"] == request["unique_id"]
+    [message] = [json.loads(text) for text in received.bodies]
+    assert message["recommender_system"] == "recommender"
+    assert message["response"] == served["response"]
+    assert message["context"]["unique_id"] == served["request"]["unique_id"]
     assert message["context"]["panel_id"] == "v1"  # the completed context
+    [document] = stored(published=True)
+    assert received.headers[0]["recommendation-id"] == str(document["_id"])
+    assert received.headers[0]["persistent"] == "true"
+    assert document["published_at"] is not None and "publish_claim" not in document
+    assert stored(published=False) == []
 
 
-def test_an_unreachable_databus_never_slows_publishing(bus_app, monkeypatch):
-    """Tasks run eagerly (mongomock): the first publication fails at the broker, the next ones
-    are dropped at once for a while; the caller never waits."""
-    change_settings(RS_DATABUS_PORT=free_port())
-    monkeypatch.setattr(publisher, "outbox", Outbox(pause_s=60))
-    gave_up, skipped = dropped("gave_up"), dropped("databus_unreachable")
-    started = time.perf_counter()
-    for _ in range(5):
-        assert publish_recommendation(CONTEXT, RESPONSE) is True
-    assert time.perf_counter() - started < 0.05
-    assert publisher.outbox.wait_empty(30)
-    assert dropped("gave_up") == gave_up + 1  # failed once, not retried eagerly
-    assert dropped("databus_unreachable") == skipped + 4
+def test_one_connection_serves_every_publication_of_a_process(catalogue):
+    topic = catalogue.config["RS_DATABUS_PUBLISH_TOPIC"]
+    serve(catalogue, 2)
+    with consumer(topic) as received:
+        assert publish_pending(runtime().settings, batch=1) == 2
+        first = channel._connection
+        serve(catalogue, 1)
+        assert publish_pending(runtime().settings) == 1
+        assert channel._connection is first and first.is_connected()
+        wait_until(lambda: len(received.bodies) == 3, 10, "three messages")
 
 
-def test_an_unreachable_task_queue_drops_quickly(bus_app, monkeypatch):
-    """Redis down: the first hand-over fails (slowly), then publications are dropped at once
-    for a while; the caller never waits."""
-    calls = []
-
-    def unreachable(*args, **kwargs):
-        calls.append(args)
-        time.sleep(0.3)
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(send_recommendation_to_databus, "apply_async", unreachable)
-    monkeypatch.setattr(publisher, "outbox", Outbox(pause_s=60))
-    before = dropped("queue_unreachable")
-    started = time.perf_counter()
-    for _ in range(20):
-        publish_recommendation(CONTEXT, RESPONSE)
-    assert time.perf_counter() - started < 0.05
-    assert publisher.outbox.wait_empty(10)
-    assert len(calls) == 1
-    assert dropped("queue_unreachable") == before + 20
+def test_two_senders_never_hold_the_same_document(catalogue):
+    serve(catalogue, 12)
+    first_token, first = outbox.claim(8, ttl_s=60)
+    second_token, second = outbox.claim(8, ttl_s=60)
+    assert first_token != second_token
+    assert len(first) == 8 and len(second) == 4
+    assert not {d["_id"] for d in first} & {d["_id"] for d in second}
+    assert outbox.claim(8, ttl_s=60)[1] == []
 
 
-def test_a_full_outbox_drops_instead_of_growing(bus_app, monkeypatch):
-    release = threading.Event()
-    monkeypatch.setattr(
-        send_recommendation_to_databus, "apply_async", lambda *a, **k: release.wait(10)
-    )
-    monkeypatch.setattr(publisher, "outbox", Outbox(size=2))
-    before = dropped("backlog")
-    results = [publish_recommendation(CONTEXT, RESPONSE) for _ in range(6)]
-    release.set()
-    assert results[:2] == [True, True]
-    assert results.count(False) >= 3  # the thread took at most one off the outbox
-    assert dropped("backlog") == before + results.count(False)
+def test_a_dead_senders_claim_expires_and_the_next_run_sends(catalogue):
+    topic = catalogue.config["RS_DATABUS_PUBLISH_TOPIC"]
+    serve(catalogue, 3)
+    _, held = outbox.claim(10, ttl_s=0.3)  # a sender that then died: nothing marked
+    assert len(held) == 3
+    assert publish_pending(runtime().settings) == 0  # still claimed
+    time.sleep(0.4)
+    with consumer(topic) as received:
+        assert publish_pending(runtime().settings) == 3
+        wait_until(lambda: len(received.bodies) == 3, 10, "the expired claims' messages")
+    assert len(stored(published=True)) == 3
+
+
+def test_the_broker_gone_while_publishing_loses_nothing_and_serving_goes_on(catalogue, monkeypatch):
+    """The network to the broker is cut after five messages of a batch of twenty (a forwarder
+    that then closes its connections and refuses new ones): those five are marked published,
+    the other fifteen go back to the outbox (counted as retries). While the broker stays
+    unreachable serving answers as before; once it is back, the fifteen are sent, and each of
+    the twenty arrives exactly once."""
+    topic = catalogue.config["RS_DATABUS_PUBLISH_TOPIC"]
+    port = runtime().settings.TEST_RS_DATABUS_PORT
+    serve(catalogue, 20)
+    link = CuttableLink()
+    change_settings(RS_DATABUS_PORT=link.port)
+    send, sent = channel.send, []
+
+    def cut_after_five(*args, **kwargs):
+        if len(sent) == 5:
+            link.cut()
+        send(*args, **kwargs)
+        sent.append(args)
+
+    before = retried()
+    with consumer(topic) as received:
+        monkeypatch.setattr(channel, "send", cut_after_five)
+        assert publish_pending(runtime().settings) == 5
+        monkeypatch.setattr(channel, "send", send)
+        assert retried() == before + 15
+        assert len(stored(published=True)) == 5
+        assert len(stored(published=False, publish_claim=None)) == 15
+
+        assert publish_pending(runtime().settings) == 0  # still unreachable
+        assert retried() == before + 30
+        served = serve(catalogue, 5)  # answered: no broker on the request path
+        assert len(stored(published=False)) == 20
+
+        change_settings(RS_DATABUS_PORT=port)  # the broker is back
+        assert publish_pending(runtime().settings) == 20
+        wait_until(lambda: len(received.bodies) == 25, 10, "every message")
+        time.sleep(0.2)
+    ids = [headers["recommendation-id"] for headers in received.headers]
+    assert len(ids) == len(set(ids)) == 25
+    assert served[-1]["response"] in [json.loads(b)["response"] for b in received.bodies]
+
+
+def test_nothing_is_sent_while_the_databus_is_disabled(catalogue):
+    serve(catalogue, 2)
+    change_settings(RS_DATABUS_ENABLED=False)
+    assert publish_recommendations.apply().get() == 0
+    assert len(stored(published=False)) == 2
+    assert set(beat_schedule({"RS_DATABUS_ENABLED": False})) == {"experiment-results"}
 
 
 @pytest.mark.redis
-def test_a_worker_retries_until_the_databus_is_back(bus_app):
-    """A real worker on Redis: the first attempt fails (wrong port), the retry succeeds."""
+def test_a_real_worker_runs_the_scheduled_publication(catalogue):
+    """The task beat enqueues, run by a real worker on Redis (its own queue)."""
     from recommender.celery_app import celery
 
-    topic = bus_app.config["RS_DATABUS_PUBLISH_TOPIC"]
-    port = bus_app.config["RS_DATABUS_PORT"]
-    change_settings(RS_DATABUS_PORT=free_port())
+    topic = catalogue.config["RS_DATABUS_PUBLISH_TOPIC"]
+    schedule = beat_schedule(catalogue.config)["publish-recommendations"]
+    assert schedule["task"] == PUBLISH_TASK == publish_recommendations.name
+    assert schedule["schedule"] == catalogue.config["RS_DATABUS_PUBLISH_INTERVAL"]
+    serve(catalogue, 2)
     celery.conf.task_always_eager = False
     queue = f"test-publish-{uuid.uuid4()}"
     previous_queue = celery.conf.task_default_queue
@@ -154,15 +180,12 @@ def test_a_worker_retries_until_the_databus_is_back(bus_app):
                 celery, queues=[queue], perform_ping_check=False, pool="solo", shutdown_timeout=10
             ),
         ):
-            retries = retried()
-            send_recommendation_to_databus.apply_async((CONTEXT, RESPONSE))
-            wait_until(lambda: retried() > retries, 20, "a failed attempt")
-            change_settings(RS_DATABUS_PORT=port)
-            wait_until(lambda: received.bodies, 20, "the retried publication")
+            celery.send_task(schedule["task"], **schedule["options"])
+            wait_until(lambda: len(received.bodies) == 2, 20, "the worker's publications")
     finally:
         celery.conf.task_default_queue = previous_queue
         celery.conf.task_always_eager = True
         broker = redis.Redis.from_url(celery.conf.broker_url)
         for key in broker.scan_iter(f"*{queue}*"):
             broker.delete(key)
-    assert json.loads(received.bodies[0])["response"] == RESPONSE
+    assert len(stored(published=True)) == 2

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from recommender.databus.publisher import message_of
 from recommender.models.experiments import Experiment, Variant
+from recommender.services.bookkeeping import writer
 from recommender.services.experiments.assignment import RunningExperiment
 from recommender.store import get_db
 from tests.api.helpers import load
@@ -58,8 +61,6 @@ def test_requests_in_scope_carry_their_variant_and_are_stored_with_it(client):
     assert first["experiment"]["id"] == experiment["id"]
     assert serve(client, visitor)["experiment"] == first["experiment"]  # the same visitor
     assert "experiment" not in serve(client, visitor, panel_id="v2")  # out of scope
-    from recommender.services.bookkeeping import writer
-
     writer.flush()
     stored = list(get_db().recommendation.find({}, {"experiment": 1, "variant": 1, "panel_id": 1}))
     in_scope = [doc for doc in stored if doc["panel_id"] == "v1"]
@@ -91,3 +92,14 @@ def test_a_new_experiment_reaches_serving_and_a_stopped_one_leaves_it(client):
     assert serve(client)["experiment"]["id"] == experiment["id"]
     client.post(f"/experiments/{experiment['id']}/stop")
     assert "experiment" not in serve(client)
+
+
+def test_the_published_message_carries_the_experiment_as_the_response_did(client):
+    load()
+    client.post("/experiments", json=definition())
+    shown = serve(client)  # a Marketplace request: stored as the databus outbox
+    writer.flush()
+    [document] = get_db().recommendation.find()
+    message = json.loads(message_of(document))
+    assert message["response"]["experiment"] == shown["experiment"]
+    assert message["response"]["recommendations"] == shown["recommendations"]

@@ -46,8 +46,12 @@ def test_apply_creates_every_declared_index_and_rollback_drops_them(app):
     # The fingerprint is the `_id`: no unique secondary index to build or check on insert.
     assert not any(spec.get("unique") for spec in indexes.values())
 
+    assert "published_1" in db.recommendation.index_information()  # the databus outbox
+
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # experiments' indexes
     assert "experiment_1_served_at_1" not in db.recommendation.index_information()
+    assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # outbox index
+    assert "published_1" not in db.recommendation.index_information()
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # normalise: no-op
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # indexes
     assert visits not in db.user_action.index_information()

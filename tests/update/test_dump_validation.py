@@ -87,3 +87,28 @@ def test_dangling_references_are_dropped_and_counted():
     assert 9999 not in services[1]["related_services"]
     assert services[7]["resource_organisation"] is None
     assert all(p["user_id"] != 424242 for p in entities["projects"])
+
+
+def test_ids_outside_signed_64_bit_are_named_wherever_they_are():
+    dump = marketplace_dump()
+    dump["services"][3]["categories"][0] = 2**63  # one past int64's largest
+    dump["users"][0]["accessed_services"].extend([1, 2**70])
+    dump["projects"][0]["user_id"] = -(2**63) - 1
+    dump["services"][1]["id"] = 2**63 - 1  # the largest: fine
+    errors = errors_of(dump)
+    assert set(errors) == {
+        "services.3.categories.0",
+        f"users.0.accessed_services.{len(dump['users'][0]['accessed_services']) - 1}",
+        "projects.0.user_id",
+    }
+
+
+def test_an_id_beyond_64_bit_is_a_400_at_post_update_and_nothing_is_queued(client):
+    from recommender.models import UpdateTask
+
+    dump = marketplace_dump()
+    dump["users"][0]["accessed_services"][2:] = [2**64]
+    response = client.post("/update", json=dump)
+    assert response.status_code == 400
+    assert "users.0.accessed_services.2" in response.get_json()["errors"]
+    assert UpdateTask.objects.count() == 0

@@ -66,7 +66,7 @@ def test_worker_on_redis_loads_the_dump(worker_app):
     assert Service.objects.count() == 12
 
     second = marketplace_dump(n_services=4, n_users=2)
-    response = client.post("/update", json=second)
+    response = client.post("/update?force=true", json=second)  # removes most: forced
     status = wait_for_status(client, response.get_json()["task_id"])
     assert status["status"] == "succeeded"
     assert sorted(s.id for s in Service.objects.only("id")) == [s["id"] for s in second["services"]]

@@ -53,8 +53,8 @@ def test_valid_dump_is_loaded_and_reported(client, loaded):
 
 
 def test_second_dump_replaces_the_catalogue(client, loaded):
-    smaller = marketplace_dump(n_services=6, n_users=3)
-    assert post_dump(client, smaller).status_code == 202
+    smaller = marketplace_dump(n_services=6, n_users=3)  # removes most users: forced
+    assert post_dump(client, smaller, query_string={"force": "true"}).status_code == 202
     snapshot = catalogue_snapshot()
     assert snapshot["services"] == sorted(s["id"] for s in smaller["services"])
     assert snapshot["users"] == sorted(u["id"] for u in smaller["users"])
@@ -151,7 +151,8 @@ def test_failed_load_leaves_the_live_catalogue(client, loaded, monkeypatch):
         return original(db, document, items)
 
     monkeypatch.setattr(loader, "_write_staging", failing)
-    task = post_dump(client, marketplace_dump(n_services=5, n_users=2)).get_json()
+    smaller = marketplace_dump(n_services=5, n_users=2)
+    task = post_dump(client, smaller, query_string={"force": "true"}).get_json()
     status = client.get(f"/update/{task['task_id']}").get_json()
     assert status["status"] == "failed"
     assert "disk full" in status["reason"]
