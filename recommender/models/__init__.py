@@ -38,6 +38,7 @@ from recommender.models.ops import (
     VersionStamp,
 )
 from recommender.models.sars import Sars, State
+from recommender.models.traffic import RecommendationTraffic, UserActionTraffic
 
 __all__ = [
     "DUMP_ENTITIES",
@@ -55,6 +56,7 @@ __all__ = [
     "Project",
     "Provider",
     "Recommendation",
+    "RecommendationTraffic",
     "RejectedMessage",
     "ResearchStep",
     "Root",
@@ -71,6 +73,7 @@ __all__ = [
     "UpdateTask",
     "User",
     "UserAction",
+    "UserActionTraffic",
     "VersionStamp",
     "action_fingerprint",
 ]

@@ -47,7 +47,16 @@ class Recommendation(Document):
     search_data = EmbeddedDocumentField(SearchData, default=SearchData)
     processed = BooleanField(default=False)
     meta = {
-        "indexes": ["visit_id", "user", "unique_id", "timestamp", "processed"],
+        "indexes": [
+            "visit_id",
+            "user",
+            "unique_id",
+            "timestamp",
+            "processed",
+            # The dashboard's look-ups: a user's newest recommendations, by id or aai_uid.
+            ("user", "-timestamp"),
+            ("aai_uid", "-timestamp"),
+        ],
     }
 
 

@@ -41,7 +41,13 @@ class PipelineMetadata(Document):
     start_time = DateTimeField(default=utcnow)
     end_time = DateTimeField(null=True)
     steps = EmbeddedDocumentListField(StepMetadata)
-    meta = {"indexes": [("pipeline", "-start_time")], "ordering": ["-start_time"]}
+    metrics = DictField()  # what `evaluate` measured (also when the model was then rejected)
+    # The training report's series: tag (e.g. "loss/train") -> [[epoch, value], ...]
+    curves = DictField()
+    meta = {
+        "indexes": [("pipeline", "-start_time"), "-start_time"],
+        "ordering": ["-start_time"],
+    }
 
 
 class ModelVersion(Document):

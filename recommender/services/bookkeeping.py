@@ -3,6 +3,9 @@
 A request only appends to an in-memory list (a microsecond). A background thread flushes the
 list every `interval` seconds, or as soon as `batch` items wait, with one `insert_many` per
 collection, then runs the deferred calls (e.g. publishing to the databus) in an app context.
+Counters (`increment`, e.g. the dashboard's traffic rollups) are summed in memory and written
+every `count_interval` seconds: one upsert per distinct counter, however many requests it
+counted.
 Id arrays (numpy) in a document become stored lists when it is written (`store.id_list`), so
 the request never builds them.
 Nothing is lost on shutdown: `atexit` flushes, and so does a fork (gunicorn `--preload`) before
@@ -15,6 +18,8 @@ import atexit
 import logging
 import os
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,15 +36,24 @@ logger = logging.getLogger(__name__)
 MAX_PENDING = 100_000
 
 
+# A counter: the id of its collection (collections of two connections to one database compare
+# equal) and its filter's items.
+CounterKey = tuple[int, tuple[tuple[str, Any], ...]]
+
+
 class DeferredWriter:
-    def __init__(self, interval: float = 0.1, batch: int = 500):
+    def __init__(self, interval: float = 0.1, batch: int = 500, count_interval: float = 2.0):
         self.interval = interval
         self.batch = batch
+        self.count_interval = count_interval
         self._init_state()
 
     def _init_state(self) -> None:
         self._documents: list[tuple[Collection, dict]] = []
         self._calls: list[tuple[Flask, Callable[..., Any], tuple]] = []
+        self._counts: Counter[CounterKey] = Counter()
+        self._count_targets: dict[int, Collection] = {}
+        self._counts_written = time.monotonic()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wakeup = threading.Event()
@@ -61,24 +75,42 @@ class DeferredWriter:
             self._calls.append((app, function, args))
         self._ensure_thread()
 
+    def increment(self, collection: Collection, key: dict[str, Any], amount: int = 1) -> None:
+        """Add `amount` to the `count` field of the document of `collection` that `key` (a
+        filter of equalities) names, soon; the document is created when missing."""
+        with self._lock:
+            self._counts[id(collection), tuple(key.items())] += amount
+            self._count_targets[id(collection)] = collection
+        self._ensure_thread()
+
     def pending(self) -> int:
         with self._lock:
-            return len(self._documents) + len(self._calls)
+            return len(self._documents) + len(self._calls) + len(self._counts)
 
     def flush(self) -> int:
         """Write and run everything pending now; returns how many items were handled."""
+        return self._flush(counts=True)
+
+    def _flush(self, counts: bool) -> int:
         with self._flush_lock:
             with self._lock:
                 documents, self._documents = self._documents, []
                 calls, self._calls = self._calls, []
+                increments: Counter[CounterKey] = Counter()
+                targets: dict[int, Collection] = {}
+                if counts:
+                    increments, self._counts = self._counts, Counter()
+                    targets, self._count_targets = self._count_targets, {}
+                    self._counts_written = time.monotonic()
             self._write(documents)
+            self._write_counts(increments, targets)
             for app, function, args in calls:
                 try:
                     with app.app_context():
                         function(*args)
                 except Exception:
                     logger.exception("Deferred call %s failed", getattr(function, "__name__", ""))
-            return len(documents) + len(calls)
+            return len(documents) + len(calls) + len(increments)
 
     def _write(self, documents: list[tuple[Collection, dict]]) -> None:
         by_collection: dict[int, tuple[Collection, list[dict]]] = {}
@@ -90,6 +122,25 @@ class DeferredWriter:
             except ConnectionFailure as error:
                 logger.warning("Bookkeeping write failed (%s); retrying later", error)
                 self._requeue(collection, docs)
+
+    def _write_counts(
+        self, increments: Counter[CounterKey], targets: dict[int, Collection]
+    ) -> None:
+        # One upsert per counter (pymongo's bulk UpdateOne is not in the embedded store); a
+        # write interval of seconds keeps them few.
+        items = list(increments.items())
+        for number, ((target, key), amount) in enumerate(items):
+            collection = targets[target]
+            try:
+                collection.update_one(dict(key), {"$inc": {"count": amount}}, upsert=True)
+            except ConnectionFailure as error:
+                logger.warning("Counter write failed (%s); retrying later", error)
+                with self._lock:
+                    self._counts.update(dict(items[number:]))
+                    self._count_targets.update(targets)
+                return
+            except Exception:
+                logger.exception("Dropped a %s counter the database refused", collection.name)
 
     def _requeue(self, collection: Collection, docs: list[dict]) -> None:
         with self._lock:
@@ -112,8 +163,9 @@ class DeferredWriter:
         while True:
             self._wakeup.wait(self.interval)
             self._wakeup.clear()
+            due = time.monotonic() - self._counts_written >= self.count_interval
             try:
-                self.flush()
+                self._flush(counts=due)
             except Exception:  # the loop must survive anything a flush meets
                 logger.exception("Bookkeeping flush failed")
 

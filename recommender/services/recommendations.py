@@ -27,6 +27,7 @@ from recommender.schemas.recommendation import (
 )
 from recommender.services.bookkeeping import writer
 from recommender.services.runtime import Runtime, runtime
+from recommender.services.traffic import count_served
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def recommend(body: bytes | str) -> dict[str, Any]:
     )
     engine, result = run_engines(current.engines, request, context)
     RECOMMENDATIONS_SERVED.labels(engine, request.panel).inc()
+    count_served(engine, request.panel)
     response = {
         "panel_id": request.panel,
         "recommendations": result.services,

@@ -19,6 +19,8 @@ from pymongo.errors import AutoReconnect
 from recommender.databus.subscriber import Subscriber
 from recommender.models.activity import UserAction
 from recommender.models.ops import RejectedMessage
+from recommender.services import traffic
+from recommender.services.bookkeeping import writer
 from tests.databus.bus import (
     connection_dropper,
     producer,
@@ -105,6 +107,11 @@ def test_malformed_and_double_encoded_bodies(bus_app):
     assert "unique_id" in reasons and "action.text" in reasons and "invalid JSON" in reasons
     assert {r["body"] for r in rejects} >= {"not json", "[1, 2]"}
     assert metric("recommender_user_actions_rejected_total") == rejected_before + len(malformed)
+    writer.flush()
+    assert {row.labels: row.day for row in traffic.user_actions()} == {
+        ("databus", "rejected"): len(malformed),
+        ("databus", "stored"): 2,
+    }
 
 
 def test_what_is_published_while_the_subscriber_is_away_is_kept(bus_app):
