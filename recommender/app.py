@@ -9,6 +9,7 @@ from flask import Flask
 from recommender.api import init_api
 from recommender.celery_app import celery, init_celery
 from recommender.commands import register_commands
+from recommender.dashboard import init_dashboard
 from recommender.databus import publish_recommendation
 from recommender.monitoring import init_sentry
 from recommender.services.runtime import attach
@@ -36,5 +37,6 @@ def create_app(env: str | None = None, **overrides) -> Flask:
     attach(app, settings, publish=publish_recommendation)
     app.extensions["create_app"] = create_app  # `flask demo` builds its own app with it
     init_api(app)
+    init_dashboard(app, settings)
     register_commands(app)
     return app

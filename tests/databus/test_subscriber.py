@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from tests.databus.bus import (
     unique_topic,
     wait_until,
 )
+from tests.network import free_port
 from tests.user_actions.payloads import user_action
 
 pytestmark = pytest.mark.broker
@@ -176,12 +176,6 @@ def test_1000_messages_with_the_connection_dropped_midway(bus_app):
     assert len(actions) == len(valid)
     assert {a["target"]["visit_id"] for a in actions} == {b["target"]["visit_id"] for b in valid}
     assert {r["body"] for r in RejectedMessage._get_collection().find()} == set(bad)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_an_unreachable_broker_is_retried_with_backoff_until_stopped(bus_app, caplog):
