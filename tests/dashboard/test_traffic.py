@@ -23,10 +23,8 @@ def test_a_moment_falls_in_the_bucket_that_starts_at_its_5_minutes():
 
 def test_answers_are_counted_per_engine_and_panel(client):
     load()
-    engines = [
-        client.post("/recommendations", json=body(panel_id=panel)).json["engine_version"]
-        for panel in ("v1", "v1", "v2")
-    ]
+    requests = [body(panel_id=panel, client_id="user_dashboard") for panel in ("v1", "v1", "v2")]
+    engines = [client.post("/recommendations", json=r).json["engine_version"] for r in requests]
     writer.flush()
     counted = {row.labels: (row.hour, row.day) for row in traffic.recommendations()}
     expected: dict[tuple[str, str], tuple[int, int]] = {}
