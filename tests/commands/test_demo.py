@@ -50,7 +50,8 @@ def test_demo_seeds_trains_serves_and_stops_cleanly():
             output.append(line)
             if "Swagger UI:" in line:
                 break
-        url = re.search(r"(http://\S+)/", output[-1]).group(1)
+        url, dashboard = re.search(r"(http://\S+)/  Dashboard: (http://\S+)", output[-1]).groups()
+        assert dashboard == f"{url}/dashboard/"
         assert any("Seeded 30 services, 60 users" in line for line in output)
         status, health = call(f"{url}/health")
         assert health["database"]["status"] == "UP"
@@ -70,6 +71,9 @@ def test_demo_seeds_trains_serves_and_stops_cleanly():
         assert len(answer["recommendations"]) == 3
         assert answer["engine_version"] == "Popularity"
         assert call(f"{url}/swagger.json")[0] == 200
+        with urllib.request.urlopen(dashboard, timeout=30) as page:
+            shown = page.read().decode()
+        assert "<h1>Overview</h1>" in shown and "No update yet" in shown
     finally:
         demo.send_signal(signal.SIGTERM)
         rest, _ = demo.communicate(timeout=60)
