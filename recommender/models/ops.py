@@ -85,6 +85,7 @@ class UpdateTask(Document):
     created_at = DateTimeField(default=utcnow)
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
+    meta = {"indexes": ["-created_at"]}  # the last update (/health, the dashboard)
 
 
 class Lease(Document):

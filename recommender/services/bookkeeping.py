@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from flask import Flask
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, ConnectionFailure
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from recommender.store import id_list
 
@@ -132,7 +132,7 @@ class DeferredWriter:
         for number, ((target, key), amount) in enumerate(items):
             collection = targets[target]
             try:
-                collection.update_one(dict(key), {"$inc": {"count": amount}}, upsert=True)
+                _upsert_count(collection, dict(key), amount)
             except ConnectionFailure as error:
                 logger.warning("Counter write failed (%s); retrying later", error)
                 with self._lock:
@@ -172,6 +172,14 @@ class DeferredWriter:
     def _after_fork_in_child(self) -> None:
         # The parent flushed just before the fork; the child starts empty, with its own thread.
         self._init_state()
+
+
+def _upsert_count(collection: Collection, key: dict[str, Any], amount: int) -> None:
+    update = {"$inc": {"count": amount}}
+    try:
+        collection.update_one(key, update, upsert=True)
+    except DuplicateKeyError:  # another process created the counter first: it exists now
+        collection.update_one(key, update, upsert=True)
 
 
 def _storable(document: dict) -> dict:

@@ -9,7 +9,7 @@ import textwrap
 import time
 
 import mongomock
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from recommender.models.activity import Recommendation
 from recommender.services.bookkeeping import DeferredWriter
@@ -116,6 +116,24 @@ def test_counters_of_two_connections_to_one_database_stay_apart():
     writer.flush()
     assert old.find_one()["count"] == 1
     assert new.find_one()["count"] == 5
+
+
+def test_a_counter_another_process_created_first_is_incremented():
+    class Raced:
+        name = "raced"
+        calls = 0
+
+        def update_one(self, key, update, upsert):
+            self.calls += 1
+            if self.calls == 1:  # both upserted; the other insert won
+                raise DuplicateKeyError("E11000")
+            self.update = update
+
+    collection = Raced()
+    writer = DeferredWriter(interval=60)
+    writer.increment(collection, {"name": "a"}, 4)
+    writer.flush()
+    assert (collection.calls, collection.update) == (2, {"$inc": {"count": 4}})
 
 
 def test_counters_are_kept_while_the_database_is_unreachable():

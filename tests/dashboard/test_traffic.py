@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from recommender.models.traffic import TRAFFIC_BUCKET_S, RecommendationTraffic
+from recommender.models.traffic import RecommendationTraffic
 from recommender.services import traffic
 from recommender.services.bookkeeping import writer
 from tests.api.helpers import body, load
@@ -15,10 +15,11 @@ from tests.user_actions.payloads import user_action
 NOW = dt.datetime(2026, 3, 2, 12, 7, 30, tzinfo=dt.UTC).timestamp()
 
 
-def test_a_moment_falls_in_the_bucket_that_starts_at_its_5_minutes():
+def test_a_moment_falls_in_the_bucket_that_starts_at_its_5_minutes_or_its_hour():
     assert traffic.bucket_of(NOW) == dt.datetime(2026, 3, 2, 12, 5)
     assert traffic.bucket_of(NOW + 149.9) == dt.datetime(2026, 3, 2, 12, 5)
     assert traffic.bucket_of(NOW + 150) == dt.datetime(2026, 3, 2, 12, 10)
+    assert traffic.bucket_of(NOW, 3600) == dt.datetime(2026, 3, 2, 12, 0)
 
 
 def test_answers_are_counted_per_engine_and_panel(client):
@@ -32,7 +33,12 @@ def test_answers_are_counted_per_engine_and_panel(client):
         hour, day = expected.get((engine, panel), (0, 0))
         expected[engine, panel] = (hour + 1, day + 1)
     assert counted == expected
-    assert RecommendationTraffic.objects.count() == len(expected)  # one counter each, not a row
+    # One counter per 5 minutes and one per hour each, not a row per answer, each deleted
+    # by MongoDB (TTL) 2 hours or 2 days after it started.
+    counters = list(RecommendationTraffic.objects)
+    assert len(counters) == 2 * len(expected)
+    kept = {c.span: (c.expires_at - c.bucket).total_seconds() for c in counters}
+    assert kept == {300: 2 * 3600, 3600: 2 * 24 * 3600}
 
 
 def test_user_actions_are_counted_per_source_and_outcome(client):
@@ -49,20 +55,23 @@ def test_user_actions_are_counted_per_source_and_outcome(client):
     }
 
 
-def test_buckets_count_towards_the_hour_and_the_day_they_started_in(app):
+def test_the_hour_sums_5_minute_buckets_and_the_day_hourly_ones(app):
     now = time.time()  # the store's TTL index would drop buckets of a fixed past day
-    collection = RecommendationTraffic._get_collection()
-    current = traffic.bucket_of(now)
-    step = dt.timedelta(seconds=TRAFFIC_BUCKET_S)
+    five, hour = dt.timedelta(minutes=5), dt.timedelta(hours=1)
+    minutes, hours = traffic.bucket_of(now), traffic.bucket_of(now, 3600)
     counts = {
-        current: 1,  # the current bucket, still filling
-        current - 11 * step: 10,  # the oldest bucket of the hour
-        current - 12 * step: 100,  # an hour before the current one: the day's
-        current - dt.timedelta(days=1) + step: 1000,  # the oldest of the day
-        current - dt.timedelta(days=1): 10000,  # a day before: neither
+        (300, minutes): 1,  # the current 5 minutes, still filling
+        (300, minutes - 11 * five): 10,  # the oldest of the hour
+        (300, minutes - 12 * five): 100,  # before the hour
+        (3600, hours): 1000,  # the current hour
+        (3600, hours - 23 * hour): 10000,  # the oldest of the day
+        (3600, hours - 24 * hour): 100000,  # before the day
     }
-    collection.insert_many(
-        [{"bucket": b, "engine": "NCF", "panel_id": "v1", "count": n} for b, n in counts.items()]
+    RecommendationTraffic._get_collection().insert_many(
+        [
+            {"span": span, "bucket": bucket, "engine": "NCF", "panel_id": "v1", "count": n}
+            for (span, bucket), n in counts.items()
+        ]
     )
     [row] = traffic.recommendations(now)
-    assert (row.labels, row.hour, row.day) == (("NCF", "v1"), 11, 1111)
+    assert (row.labels, row.hour, row.day) == (("NCF", "v1"), 11, 11000)

@@ -17,7 +17,7 @@ from recommender.models.activity import (
     UserAction,
     action_fingerprint,
 )
-from recommender.models.ops import PipelineMetadata
+from recommender.models.ops import PipelineMetadata, UpdateTask
 from recommender.models.traffic import RecommendationTraffic, UserActionTraffic
 from recommender.store import get_db
 
@@ -66,7 +66,7 @@ def test_the_dashboard_indexes_are_the_models_own_and_come_and_go(app):
     migration = module.IndexDashboardReads(db)
     declared = {
         document._get_collection_name(): document._meta["index_specs"]
-        for document in (Recommendation, PipelineMetadata, *TRAFFIC)
+        for document in (Recommendation, PipelineMetadata, UpdateTask, *TRAFFIC)
     }
     for collection, keys, options in module.INDEXES:
         assert {"fields": keys, **options} in declared[collection]

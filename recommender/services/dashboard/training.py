@@ -15,7 +15,6 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from recommender.models.ops import PipelineMetadata
-from recommender.store import get_db
 
 PAGE_SIZE = 50
 QUALITY_RUNS = 100  # the newest runs per pipeline in the quality charts
@@ -35,7 +34,7 @@ LISTED = {
 
 
 def _runs():
-    return get_db()[PipelineMetadata._get_collection_name()]
+    return PipelineMetadata._get_collection()  # (creates the declared indexes if missing)
 
 
 @dataclass(frozen=True)
