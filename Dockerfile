@@ -71,6 +71,11 @@ EXPOSE 5000
 # --- Development and tests: every package, the whole tree (compose mounts the source over it) ---
 FROM app AS dev
 ENV FLASK_ENV=development
+# The dashboard's browser tests drive Debian's Chromium through its chromedriver (tests/browser).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium chromium-driver \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=dev-builder /opt/venv /opt/venv
 COPY --chown=recommender:recommender . .
 USER 10001:10001

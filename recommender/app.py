@@ -9,6 +9,7 @@ from flask import Flask
 from recommender.api import init_api
 from recommender.celery_app import celery, init_celery
 from recommender.commands import register_commands
+from recommender.dashboard import init_dashboard
 from recommender.monitoring import init_sentry
 from recommender.services.runtime import attach
 from recommender.settings import load_config
@@ -35,5 +36,6 @@ def create_app(env: str | None = None, **overrides) -> Flask:
     attach(app, settings)
     app.extensions["create_app"] = create_app  # `flask demo` builds its own app with it
     init_api(app)
+    init_dashboard(app, settings)
     register_commands(app)
     return app

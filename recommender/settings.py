@@ -102,7 +102,18 @@ class Settings(BaseSettings):
 
     # --- API ---
     RS_API_TOKEN: str | None = Field(
-        None, description='When set, every POST needs "Authorization: Bearer <token>"'
+        None,
+        description=(
+            'When set, every POST needs "Authorization: Bearer <token>" and the dashboard asks'
+            " for it"
+        ),
+    )
+    DASHBOARD_SECRET_KEY: str | None = Field(
+        None,
+        description=(
+            "Signs the dashboard's session cookie with RS_API_TOKEN (default: the token alone;"
+            " neither: a random key per process)"
+        ),
     )
     MAX_CONTENT_LENGTH: int = Field(
         512 * 1024 * 1024, ge=1, description="Largest request body in bytes (413 past it)"

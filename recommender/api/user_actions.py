@@ -7,9 +7,8 @@ from flask_restx import Namespace, Resource
 
 from recommender.api.openapi import register
 from recommender.errors import InvalidInputError
-from recommender.metrics import USER_ACTIONS_REJECTED
 from recommender.schemas.user_action import UserActionIn
-from recommender.services.user_actions import store_user_action
+from recommender.services.user_actions import count_rejected, store_user_action
 
 ns = Namespace("user_actions", description="Visitors' actions (clicks, orders) for training")
 user_action = register(ns, UserActionIn)
@@ -30,7 +29,7 @@ class UserActions(Resource):
     def post(self):
         payload = request.get_json(silent=True)
         if payload is None and request.get_data():
-            USER_ACTIONS_REJECTED.labels("http").inc()
+            count_rejected("http")
             raise InvalidInputError({"(body)": "must be JSON"})
         store_user_action(payload, "http")
         return Response(status=204)

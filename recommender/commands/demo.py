@@ -2,9 +2,9 @@
 
 An in-process mongomock store, a Celery worker thread on an in-memory broker (so `POST /update`
 answers at once and trains in the background, as in production), a seeded synthetic marketplace,
-every engine trained, then the API served until SIGTERM or Ctrl-C. The databus is off (nothing
-publishes, `/health` says DISABLED) unless `--subscribe` asks for it: then user actions are read
-from it and served Marketplace recommendations published to it.
+every engine trained, then the API and the dashboard served until SIGTERM or Ctrl-C. The
+databus is off (nothing publishes, `/health` says DISABLED) unless `--subscribe` asks for it:
+then user actions are read from it and served Marketplace recommendations published to it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ def serve_until_stopped(app, host: str, port: int, subscribe: bool) -> None:
     threads[0].start()
     if subscribe:
         threads += start_databus(app, stop)
-    click.echo(f"Swagger UI: http://{host}:{server.port}/  (Ctrl-C stops the demo)")
+    root = f"http://{host}:{server.port}"
+    sign_in = " (sign in with RS_API_TOKEN)" if app.config.get("RS_API_TOKEN") else ""
+    click.echo(
+        f"Swagger UI: {root}/  Dashboard: {root}/dashboard/{sign_in}  (Ctrl-C stops the demo)"
+    )
     stop.wait()
     click.echo("Stopping")
     server.shutdown()
@@ -87,7 +91,8 @@ def start_databus(app, stop: threading.Event) -> list[threading.Thread]:
 @click.command(
     help=(
         "Run the whole service in one process with no external services: an in-process "
-        "store, seeded synthetic data, every engine trained, then the API (Swagger UI at /)."
+        "store, seeded synthetic data, every engine trained, then the API (Swagger UI at /) "
+        "and the operations dashboard (/dashboard/)."
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True)

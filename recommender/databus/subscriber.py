@@ -27,10 +27,9 @@ from stomp.exception import ConnectFailedException
 
 from recommender.broker import BusSettings, close, open_connection, text
 from recommender.errors import InvalidInputError
-from recommender.metrics import USER_ACTIONS_REJECTED
 from recommender.models.ops import RejectedMessage
 from recommender.schemas.user_action import UserActionIn, validate_user_action
-from recommender.services.user_actions import store_actions
+from recommender.services.user_actions import count_rejected, store_actions
 
 logger = logging.getLogger(__name__)
 # A durable subscription must keep its id across restarts (it names the broker-side queue).
@@ -234,7 +233,7 @@ class Subscriber:
         except Exception as error:
             raise _StoreError(f"Storing {len(frames)} databus messages failed: {error}") from None
         if rejected:
-            USER_ACTIONS_REJECTED.labels("databus").inc(len(rejected))
+            count_rejected("databus", len(rejected))
         self.store_failures = 0
         self._ack(frames)
 

@@ -39,6 +39,7 @@ from recommender.models.ops import (
     VersionStamp,
 )
 from recommender.models.sars import Sars, State
+from recommender.models.traffic import RecommendationTraffic, UserActionTraffic
 
 __all__ = [
     "DUMP_ENTITIES",
@@ -57,6 +58,7 @@ __all__ = [
     "Project",
     "Provider",
     "Recommendation",
+    "RecommendationTraffic",
     "RejectedMessage",
     "ResearchStep",
     "Root",
@@ -74,6 +76,7 @@ __all__ = [
     "UpdateTask",
     "User",
     "UserAction",
+    "UserActionTraffic",
     "Variant",
     "VersionStamp",
     "action_fingerprint",

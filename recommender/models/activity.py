@@ -73,6 +73,9 @@ class Recommendation(Document):
             ("experiment", "served_at"),
             # Only documents that carry the flag (Marketplace ones): the outbox scan stays small.
             {"fields": ["published"], "sparse": True},
+            # The dashboard's look-ups: a user's newest recommendations, by id or aai_uid.
+            ("user", "-timestamp"),
+            ("aai_uid", "-timestamp"),
         ],
     }
 

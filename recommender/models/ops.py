@@ -41,7 +41,13 @@ class PipelineMetadata(Document):
     start_time = DateTimeField(default=utcnow)
     end_time = DateTimeField(null=True)
     steps = EmbeddedDocumentListField(StepMetadata)
-    meta = {"indexes": [("pipeline", "-start_time")], "ordering": ["-start_time"]}
+    metrics = DictField()  # what `evaluate` measured (also when the model was then rejected)
+    # The training report's series: tag (e.g. "loss/train") -> [[epoch, value], ...]
+    curves = DictField()
+    meta = {
+        "indexes": [("pipeline", "-start_time"), "-start_time"],
+        "ordering": ["-start_time"],
+    }
 
 
 class ModelVersion(Document):
@@ -79,6 +85,7 @@ class UpdateTask(Document):
     created_at = DateTimeField(default=utcnow)
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
+    meta = {"indexes": ["-created_at"]}  # the last update (/health, the dashboard)
 
 
 class Lease(Document):

@@ -3,8 +3,10 @@
 A request only appends to an in-memory list (a microsecond). A background thread flushes the
 list every `interval` seconds, or as soon as `batch` documents wait, with one `insert_many` per
 collection. What a crashed process loses is what this list held: at most `batch` documents or
-`interval` seconds of traffic (docs/architecture.md). Id arrays (numpy) in a document become
-stored lists when it is written (`store.id_list`), so the request never builds them.
+`interval` seconds of traffic (docs/architecture.md). Counters (`increment`, e.g. the
+dashboard's traffic rollups) are summed in memory and written every `count_interval` seconds: one
+upsert per distinct counter, however many requests it counted. Id arrays (numpy) in a document
+become stored lists when it is written (`store.id_list`), so the request never builds them.
 Nothing is lost on shutdown: `atexit` flushes, and so does a fork (gunicorn `--preload`) before
 the child starts, so parent and child never share pending items. Tests call `flush()`.
 """
@@ -15,10 +17,13 @@ import atexit
 import logging
 import os
 import threading
+import time
+from collections import Counter
+from typing import Any
 
 import numpy as np
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, ConnectionFailure
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from recommender.store import id_list
 
@@ -28,14 +33,23 @@ logger = logging.getLogger(__name__)
 MAX_PENDING = 100_000
 
 
+# A counter: the id of its collection (collections of two connections to one database compare
+# equal) and its filter's items.
+CounterKey = tuple[int, tuple[tuple[str, Any], ...]]
+
+
 class DeferredWriter:
-    def __init__(self, interval: float = 0.1, batch: int = 500):
+    def __init__(self, interval: float = 0.1, batch: int = 500, count_interval: float = 2.0):
         self.interval = interval
         self.batch = batch
+        self.count_interval = count_interval
         self._init_state()
 
     def _init_state(self) -> None:
         self._documents: list[tuple[Collection, dict]] = []
+        self._counts: Counter[CounterKey] = Counter()
+        self._count_targets: dict[int, Collection] = {}
+        self._counts_written = time.monotonic()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wakeup = threading.Event()
@@ -51,17 +65,35 @@ class DeferredWriter:
         if full:
             self._wakeup.set()
 
+    def increment(self, collection: Collection, key: dict[str, Any], amount: int = 1) -> None:
+        """Add `amount` to the `count` field of the document of `collection` that `key` (a
+        filter of equalities) names, soon; the document is created when missing."""
+        with self._lock:
+            self._counts[id(collection), tuple(key.items())] += amount
+            self._count_targets[id(collection)] = collection
+        self._ensure_thread()
+
     def pending(self) -> int:
         with self._lock:
-            return len(self._documents)
+            return len(self._documents) + len(self._counts)
 
     def flush(self) -> int:
-        """Write everything pending now; returns how many documents were handled."""
+        """Write everything pending now; returns how many items were handled."""
+        return self._flush(counts=True)
+
+    def _flush(self, counts: bool) -> int:
         with self._flush_lock:
             with self._lock:
                 documents, self._documents = self._documents, []
+                increments: Counter[CounterKey] = Counter()
+                targets: dict[int, Collection] = {}
+                if counts:
+                    increments, self._counts = self._counts, Counter()
+                    targets, self._count_targets = self._count_targets, {}
+                    self._counts_written = time.monotonic()
             self._write(documents)
-            return len(documents)
+            self._write_counts(increments, targets)
+            return len(documents) + len(increments)
 
     def _write(self, documents: list[tuple[Collection, dict]]) -> None:
         by_collection: dict[int, tuple[Collection, list[dict]]] = {}
@@ -73,6 +105,25 @@ class DeferredWriter:
             except ConnectionFailure as error:
                 logger.warning("Bookkeeping write failed (%s); retrying later", error)
                 self._requeue(collection, docs)
+
+    def _write_counts(
+        self, increments: Counter[CounterKey], targets: dict[int, Collection]
+    ) -> None:
+        # One upsert per counter (pymongo's bulk UpdateOne is not in the embedded store); a
+        # write interval of seconds keeps them few.
+        items = list(increments.items())
+        for number, ((target, key), amount) in enumerate(items):
+            collection = targets[target]
+            try:
+                _upsert_count(collection, dict(key), amount)
+            except ConnectionFailure as error:
+                logger.warning("Counter write failed (%s); retrying later", error)
+                with self._lock:
+                    self._counts.update(dict(items[number:]))
+                    self._count_targets.update(targets)
+                return
+            except Exception:
+                logger.exception("Dropped a %s counter the database refused", collection.name)
 
     def _requeue(self, collection: Collection, docs: list[dict]) -> None:
         with self._lock:
@@ -95,14 +146,23 @@ class DeferredWriter:
         while True:
             self._wakeup.wait(self.interval)
             self._wakeup.clear()
+            due = time.monotonic() - self._counts_written >= self.count_interval
             try:
-                self.flush()
+                self._flush(counts=due)
             except Exception:  # the loop must survive anything a flush meets
                 logger.exception("Bookkeeping flush failed")
 
     def _after_fork_in_child(self) -> None:
         # The parent flushed just before the fork; the child starts empty, with its own thread.
         self._init_state()
+
+
+def _upsert_count(collection: Collection, key: dict[str, Any], amount: int) -> None:
+    update = {"$inc": {"count": amount}}
+    try:
+        collection.update_one(key, update, upsert=True)
+    except DuplicateKeyError:  # another process created the counter first: it exists now
+        collection.update_one(key, update, upsert=True)
 
 
 def _storable(document: dict) -> dict:

@@ -35,6 +35,7 @@ from recommender.schemas.recommendation import (
 from recommender.services.bookkeeping import writer
 from recommender.services.experiments.assignment import Assignment
 from recommender.services.runtime import runtime
+from recommender.services.traffic import count_served
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ def recommend(body: bytes | str) -> dict[str, Any]:
     requested = assignment.engine if assignment else request.engine_version
     engine, result = run_engines(current.engines, requested, request.k, context)
     RECOMMENDATIONS_SERVED.labels(engine, request.panel).inc()
+    count_served(engine, request.panel)
     response = {
         "panel_id": request.panel,
         "recommendations": result.services,

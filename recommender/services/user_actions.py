@@ -22,6 +22,7 @@ from recommender.metrics import (
 from recommender.models.activity import UserAction
 from recommender.models.marketplace import User
 from recommender.schemas.user_action import UserActionIn, action_document, validate_user_action
+from recommender.services.traffic import DUPLICATE, REJECTED, STORED, count_actions
 
 DUPLICATE_KEY = 11000
 
@@ -68,9 +69,17 @@ def store_actions(actions: Sequence[UserActionIn], source: str) -> list[bool]:
     new = sum(stored)
     if new:
         USER_ACTIONS_STORED.labels(source).inc(new)
+        count_actions(source, STORED, new)
     if new < len(stored):
         USER_ACTIONS_DUPLICATE.labels(source).inc(len(stored) - new)
+        count_actions(source, DUPLICATE, len(stored) - new)
     return stored
+
+
+def count_rejected(source: str, amount: int = 1) -> None:
+    """Count `amount` actions from `source` refused as invalid (metrics and traffic)."""
+    USER_ACTIONS_REJECTED.labels(source).inc(amount)
+    count_actions(source, REJECTED, amount)
 
 
 def store_user_action(payload: Any, source: str, *, known_clients_only: bool = True) -> bool:
@@ -81,6 +90,6 @@ def store_user_action(payload: Any, source: str, *, known_clients_only: bool = T
     try:
         action = validate_user_action(payload, known_clients_only=known_clients_only)
     except InvalidInputError:
-        USER_ACTIONS_REJECTED.labels(source).inc()
+        count_rejected(source)
         raise
     return store_actions([action], source)[0]

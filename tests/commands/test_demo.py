@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.network import free_port
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(url: str, body: dict | None = None) -> tuple[int, dict]:
@@ -55,7 +50,8 @@ def test_demo_seeds_trains_serves_and_stops_cleanly():
             output.append(line)
             if "Swagger UI:" in line:
                 break
-        url = re.search(r"(http://\S+)/", output[-1]).group(1)
+        url, dashboard = re.search(r"(http://\S+)/  Dashboard: (http://\S+)", output[-1]).groups()
+        assert dashboard == f"{url}/dashboard/"
         assert any("Seeded 30 services, 60 users" in line for line in output)
         status, health = call(f"{url}/health")
         # No broker in the demo: the databus is off, not DOWN, and nothing tries to reach it.
@@ -78,6 +74,9 @@ def test_demo_seeds_trains_serves_and_stops_cleanly():
         assert len(answer["recommendations"]) == 3
         assert answer["engine_version"] == "Popularity"
         assert call(f"{url}/swagger.json")[0] == 200
+        with urllib.request.urlopen(dashboard, timeout=30) as page:
+            shown = page.read().decode()
+        assert "<h1>Overview</h1>" in shown and "No update yet" in shown
     finally:
         demo.send_signal(signal.SIGTERM)
         rest, _ = demo.communicate(timeout=60)

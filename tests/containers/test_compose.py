@@ -26,12 +26,15 @@ COMPOSE_FILES = (
     "jupyter.yml",
     "docker-compose.testing.yml",
     "production.yml",
+    "monitoring.yml",
 )
 STACKS = {
     "development": (BASE, "development.yml"),
     "jupyter": (BASE, "development.yml", "jupyter.yml"),
     "testing": ("docker-compose.testing.yml",),
     "production": (BASE, "production.yml"),
+    "monitoring": (BASE, "production.yml", "monitoring.yml"),
+    "monitoring-development": (BASE, "development.yml", "monitoring.yml"),
 }
 STORES = ("mongo", "redis", "broker")
 ROLES = ("api", "worker", "beat", "subscriber")
@@ -211,6 +214,18 @@ def test_production_runs_gunicorn_worker_and_subscriber_with_sentry():
         assert interpolate(env["SENTRY_ENVIRONMENT"], {}) == "production"
         assert services[role]["restart"] == "unless-stopped"
     assert interpolate(services["api"]["ports"][0], {}) == "127.0.0.1:5000:5000"
+
+
+def test_monitoring_adds_prometheus_and_grafana_on_loopback_and_merges_the_api_workers():
+    for name in ("monitoring", "monitoring-development"):
+        services = stack(name)["services"]
+        assert {"prometheus", "grafana"} <= set(services) and set(ROLES) <= set(services)
+        api = services["api"]
+        assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"] in api["tmpfs"]  # empty per start
+        assert api["environment"]["FLASK_ENV"] in ("production", "development")  # kept
+    services = stack("monitoring")["services"]
+    assert interpolate(services["prometheus"]["ports"][0], {}) == "127.0.0.1:9090:9090"
+    assert interpolate(services["grafana"]["ports"][0], {}) == "127.0.0.1:3000:3000"
 
 
 def test_entry_points_named_by_the_compose_files_exist():

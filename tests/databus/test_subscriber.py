@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ from pymongo.errors import AutoReconnect
 from recommender.databus.subscriber import Subscriber
 from recommender.models.activity import UserAction
 from recommender.models.ops import RejectedMessage
+from recommender.services import traffic
+from recommender.services.bookkeeping import writer
 from tests.databus.bus import (
     connection_dropper,
     producer,
@@ -27,6 +28,7 @@ from tests.databus.bus import (
     unique_topic,
     wait_until,
 )
+from tests.network import free_port
 from tests.user_actions.payloads import user_action
 
 pytestmark = pytest.mark.broker
@@ -105,6 +107,11 @@ def test_malformed_and_double_encoded_bodies(bus_app):
     assert "unique_id" in reasons and "action.text" in reasons and "invalid JSON" in reasons
     assert {r["body"] for r in rejects} >= {"not json", "[1, 2]"}
     assert metric("recommender_user_actions_rejected_total") == rejected_before + len(malformed)
+    writer.flush()
+    assert {row.labels: row.day for row in traffic.user_actions()} == {
+        ("databus", "rejected"): len(malformed),
+        ("databus", "stored"): 2,
+    }
 
 
 def test_what_is_published_while_the_subscriber_is_away_is_kept(bus_app):
@@ -169,12 +176,6 @@ def test_1000_messages_with_the_connection_dropped_midway(bus_app):
     assert len(actions) == len(valid)
     assert {a["target"]["visit_id"] for a in actions} == {b["target"]["visit_id"] for b in valid}
     assert {r["body"] for r in RejectedMessage._get_collection().find()} == set(bad)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_an_unreachable_broker_is_retried_with_backoff_until_stopped(bus_app, caplog):

@@ -95,6 +95,11 @@ def test_promoted_run_records_every_step_and_goes_live(app):
     assert metadata.steps[0].details == {"rows": 32}
     assert metadata.steps[-1].details == {"candidates": {"toy": 1}}
     assert metadata.end_time >= metadata.start_time
+    assert metadata.metrics == {"loss": pytest.approx(outcome.metrics["loss"])}
+    # The report's series, as its loss-curve PNG draws them: one point per epoch.
+    [(tag, points)] = metadata.curves.items()
+    assert tag == "toy/train_loss" and [epoch for epoch, _ in points] == [0, 1, 2, 3, 4]
+    assert all(loss > 0 for _, loss in points)
 
 
 def test_model_validation_failure_rejects_candidate_and_keeps_previous_live(app):
@@ -111,6 +116,7 @@ def test_model_validation_failure_rejects_candidate_and_keeps_previous_live(app)
     metadata = last_metadata()
     assert (metadata.status, metadata.reason) == ("rejected", outcome.reason)
     assert metadata.steps[-1].status == "rejected"
+    assert metadata.metrics["loss"] == pytest.approx(rejected.metrics["loss"])  # kept though
     assert model_store.load("toy").version == 1
 
 

@@ -27,9 +27,14 @@ def point_documents_at_the_current_connection() -> None:
     """Each document's cached collection handle, as a process connected to that server holds
     it (made without a round trip)."""
     db = mongoengine.get_db()
-    for document in mongoengine.Document.__subclasses__():
-        if not document._meta.get("abstract"):
-            document._collection = db[document._get_collection_name()]
+    documents, seen = list(mongoengine.Document.__subclasses__()), set()
+    while documents:  # every document class, abstract bases' subclasses included
+        document = documents.pop()
+        if document not in seen:
+            seen.add(document)
+            documents += document.__subclasses__()
+            if not document._meta.get("abstract"):
+                document._collection = db[document._get_collection_name()]
 
 
 @contextmanager

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import uuid
 
 from recommender.migrate import DEFAULT_DIR, Runner
 from recommender.migrate.runner import load_migration
 from recommender.models.activity import (
     Action,
+    Recommendation,
     Root,
     Source,
     Target,
     UserAction,
     action_fingerprint,
 )
+from recommender.models.ops import PipelineMetadata, UpdateTask
+from recommender.models.traffic import RecommendationTraffic, UserActionTraffic
 from recommender.store import get_db
 
+TRAFFIC = (RecommendationTraffic, UserActionTraffic)
+
 NORMALISE = "20261126080100_normalise_panel_root_type"
+DASHBOARD = "20261204100000_index_dashboard_reads"
 
 
 def test_the_shipped_folder_is_consistent_and_each_file_loads(app):
@@ -50,12 +57,37 @@ def test_apply_creates_every_declared_index_and_rollback_drops_them(app):
 
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # experiments' indexes
     assert "experiment_1_served_at_1" not in db.recommendation.index_information()
+    assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # dashboard reads
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # outbox index
     assert "published_1" not in db.recommendation.index_information()
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # normalise: no-op
     assert cli.invoke(args=["migrate", "rollback"]).exit_code == 0  # indexes
     assert visits not in db.user_action.index_information()
     assert "name_1_version_1" not in db.model_version.index_information()
+
+
+def test_the_dashboard_indexes_are_the_models_own_and_come_and_go(app):
+    db = get_db()
+    spec = importlib.util.spec_from_file_location(DASHBOARD, DEFAULT_DIR / f"{DASHBOARD}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    migration = module.IndexDashboardReads(db)
+    declared = {
+        document._get_collection_name(): document._meta["index_specs"]
+        for document in (Recommendation, PipelineMetadata, UpdateTask, *TRAFFIC)
+    }
+    for collection, keys, options in module.INDEXES:
+        assert {"fields": keys, **options} in declared[collection]
+
+    migration.down()
+    names = {(collection, module.name_of(keys)) for collection, keys, _ in module.INDEXES}
+    assert not any(name in db[collection].index_information() for collection, name in names)
+    migration.up()
+    migration.up()  # again: nothing to do
+    for collection, keys, options in module.INDEXES:
+        index = db[collection].index_information()[module.name_of(keys)]
+        assert index["key"] == keys
+        assert {key: index.get(key) for key in options} == options
 
 
 def stored_action(root_type: str, page: str, unique_id: str) -> dict:

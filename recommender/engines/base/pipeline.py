@@ -14,9 +14,10 @@ saved as *candidates* before `validate_model`; they go live (model_store.promote
 passes, otherwise they are rejected with the reason and the previous version keeps serving.
 
 Each step's status, duration and details (`ctx.details`, filled by the step) are written to
-`PipelineMetadata` as the run goes. A `RejectedError` (data or model validation) ends the run
-as "rejected"; any other exception as "failed"; in both cases a saved candidate is rejected, so
-no half-written model ever goes live. `run()` never raises.
+`PipelineMetadata` as the run goes, and so are the evaluated metrics and, at the end, the
+report's curves (the dashboard draws them). A `RejectedError` (data or model validation) ends
+the run as "rejected"; any other exception as "failed"; in both cases a saved candidate is
+rejected, so no half-written model ever goes live. `run()` never raises.
 
 Randomness: `run(env, seed)` seeds torch, Python and numpy's global state, and gives the steps
 `ctx.rng` (a numpy Generator) and `ctx.torch_generator()`; the same seed gives the same weights.
@@ -206,6 +207,7 @@ class PipelineRun:
         del raw  # large extracts need not outlive preparation
         model = self._step("train", p.train, data, ctx)
         metrics = plain(self._step("evaluate", p.evaluate, model, data, ctx))
+        self.metadata.metrics = metrics
         self._step("validate_model", self._save_and_validate, model, metrics)
         keep = self.ctx.env.settings.MODEL_VERSIONS_KEPT
         for candidate in self.candidates:
@@ -278,6 +280,7 @@ class PipelineRun:
         self.metadata.status = outcome.status
         self.metadata.reason = outcome.reason
         self.metadata.model_version = outcome.model_version
+        self.metadata.curves = plain(dict(self.ctx.report.curves))
         self.metadata.end_time = utcnow()
         self.metadata.save()
         prometheus.TRAINING_SECONDS.labels(self.pipeline.name, outcome.status).observe(seconds)
