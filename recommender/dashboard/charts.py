@@ -137,3 +137,59 @@ def _series(
             f"<title>{escape(label)}</title></circle>"
         )
     return f'<g class="series series-{colour}"><polyline points="{line}"/>{"".join(marks)}</g>'
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One row of an interval chart: a point estimate and its interval."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+
+
+def interval_chart(title: str, rows: Sequence[Estimate], x_label: str) -> Markup:
+    """An SVG of one horizontal interval per row, its estimate marked (e.g. each variant's CTR
+    and 95% interval), on a shared axis starting at 0."""
+    values = [v for r in rows for v in (r.value, r.low, r.high) if math.isfinite(v)]
+    if not rows or not values:
+        return Markup("")
+    ticks = nice_ticks(min(0.0, *values), max(values))
+    x0, x1 = ticks[0], ticks[-1]
+    row_height, left = 28, 120
+    height = TOP + BOTTOM + row_height * len(rows)
+
+    def px(x: float) -> float:
+        return left + (x - x0) / ((x1 - x0) or 1) * (WIDTH - left - RIGHT)
+
+    chart_id = f"chart-{next(_ids)}"
+    parts = [
+        f'<svg class="chart intervals" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{chart_id}" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}">{escape(title)}</title>',
+        '<g class="grid">',
+    ]
+    for x in ticks:
+        parts.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{TOP}" y2="{height - BOTTOM}"/>')
+        parts.append(
+            f'<text class="x-tick" x="{px(x):.1f}" y="{height - BOTTOM + 16}">'
+            f"{escape(number(x))}</text>"
+        )
+    parts.append(
+        f'</g><text class="axis-label" x="{(left + WIDTH - RIGHT) / 2}" y="{height - 6}">'
+        f"{escape(x_label)}</text>"
+    )
+    for index, row in enumerate(rows):
+        y = TOP + row_height * (index + 0.5)
+        label = f"{row.label}: {number(row.value)} [{number(row.low)}, {number(row.high)}]"
+        parts.append(
+            f'<g class="series series-{index % COLOURS}">'
+            f'<text class="row-label" x="{left - 8}" y="{y + 4:.1f}">{escape(row.label)}</text>'
+            f'<line class="interval" x1="{px(row.low):.1f}" x2="{px(row.high):.1f}" '
+            f'y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<circle class="point" cx="{px(row.value):.1f}" cy="{y:.1f}" r="4">'
+            f"<title>{escape(label)}</title></circle></g>"
+        )
+    parts.append("</svg>")
+    return Markup(f'<figure class="chart">{"".join(parts)}</figure>')

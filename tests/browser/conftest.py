@@ -4,6 +4,7 @@ process (it shares the in-process store), with RS_API_TOKEN set."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from collections import Counter
@@ -15,7 +16,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from recommender import create_app
+from recommender.models.experiments import Experiment
 from recommender.services.bookkeeping import writer
+from recommender.services.experiments import results
 from recommender.synthetic import generate_marketplace, generate_sessions
 from recommender.synthetic.writer import write_sessions
 from tests.api.helpers import body
@@ -25,6 +28,13 @@ from tests.network import free_port
 from tests.user_actions.payloads import user_action
 
 TOKEN = "browser-test-token"
+EXPERIMENT = {
+    "name": "random-vs-popularity",
+    "variants": [
+        {"name": "control", "engine": "Random", "share": 0.5},
+        {"name": "treatment", "engine": "Popularity", "share": 0.5},
+    ],
+}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
@@ -83,7 +93,9 @@ def site() -> Iterator[Site]:
             update = client.post("/update", json=dump, headers=AUTH)  # loads and trains
             assert update.status_code == 202, update.json
             user = next(u for u in dump["users"] if u["accessed_services"])
+            experiment = client.post("/experiments", json=EXPERIMENT, headers=AUTH).json
             visit, clicked, answers = traffic(client, user)
+            results.refresh(Experiment.objects.get(id=experiment["id"]), settle=dt.timedelta(0))
         server = make_server("127.0.0.1", free_port(), app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="dashboard-site", daemon=True)
         thread.start()

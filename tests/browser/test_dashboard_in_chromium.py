@@ -116,6 +116,22 @@ def test_the_training_page_lists_runs_and_charts_quality(driver, site):
     settle(driver, "training-run")
 
 
+def test_the_experiments_page_charts_the_variants_and_its_button_stops_one(driver, site):
+    sign_in(driver, site, "/experiments")
+    [interval_chart] = driver.find_elements(By.CSS_SELECTOR, "figure.chart svg.intervals")
+    assert interval_chart.find_elements(By.CSS_SELECTOR, "line.interval")
+    assert interval_chart.find_elements(By.CSS_SELECTOR, "circle.point")
+    assert interval_chart.size["width"] > 200
+    assert "treatment vs control" in driver.page_source
+    settle(driver, "experiments")
+
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "form.stop button"))
+    assert driver.current_url.split("#")[0].endswith("/dashboard/experiments")
+    assert "STOPPED" in driver.find_element(By.CSS_SELECTOR, "section h2").text
+    assert driver.find_elements(By.CSS_SELECTOR, "form.stop") == []
+    settle(driver, "experiments-stopped")
+
+
 def test_a_user_and_a_visit_are_looked_up(driver, site):
     sign_in(driver, site, f"/recommendations?kind=aai_uid&q={site.aai_uid}")
     served = driver.find_elements(By.CSS_SELECTOR, "article.served")

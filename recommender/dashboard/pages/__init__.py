@@ -4,9 +4,9 @@ one more module here and one more entry of NAVIGATION."""
 from flask import request
 
 from recommender.dashboard.blueprint import blueprint
-from recommender.dashboard.pages import overview, recommendations, training
+from recommender.dashboard.pages import experiments, overview, recommendations, training
 
-NAVIGATION = (overview.PAGE, training.PAGE, recommendations.PAGE)
+NAVIGATION = (overview.PAGE, training.PAGE, experiments.PAGE, recommendations.PAGE)
 
 
 @blueprint.context_processor

@@ -103,7 +103,8 @@ def stop(experiment: Experiment) -> Experiment:
     return experiment
 
 
-def view(experiment: Experiment) -> dict[str, Any]:
+def view(experiment: Experiment, mode: str = "json") -> dict[str, Any]:
+    """What clients see of `experiment` (mode "json": times as ISO text; "python": datetimes)."""
     return ExperimentView(
         id=str(experiment.id),
         name=experiment.name,
@@ -115,4 +116,4 @@ def view(experiment: Experiment) -> dict[str, Any]:
         stopped_at=experiment.stopped_at,
         results=dict(experiment.results or {}),
         results_at=experiment.results_at,
-    ).model_dump(mode="json")
+    ).model_dump(mode=mode)
