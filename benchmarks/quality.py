@@ -1,19 +1,28 @@
-"""Quality benchmark: NCF against Popularity, Random and implicit's ALS on MovieLens.
+"""Quality benchmark: every personalised engine and the champion against validation-tuned peers
+(TopPop, EASE, implicit's ALS and BPR) on MovieLens, over several seeds.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quality.py [--data ../shared/data/ml-latest-small]
-        [--seed 42] [--json results.json]
+        [--seeds 42,1,2,3,4] [--json docs/benchmarks/quality.json]
 
+Per seed, in its own subprocess (a fresh in-process store):
 1. `ml-latest-small` becomes a Marketplace dump: movies -> published services whose categories
    are their genres; ratings (any value: implicit feedback) -> each user's `accessed_services`
-   in time order; users get the categories of their three most rated genres, counted without
-   their last two ratings (the held-out ones, so the profile does not leak them).
+   in time order (ties in a user's timestamps: by movie id, the file's order); users get the
+   categories of their three most rated genres, counted without their last two ratings (the
+   held-out ones, so the profile does not leak them).
 2. The dump is validated and loaded as `/update` loads it, then the training chain's stages run
-   in order up to "ncf" (ae -> embedding -> ncf, the functions `train_chain` calls).
-3. Every model is scored on the split and sampled negatives the NCF pipeline used (leave-last-out
-   per user, the held-out service against 99 services the user never rated, seeded): NCF and
-   Popularity as the pipeline recorded them, NCF once more as served (the `flask evaluate`
-   evaluator on the live model: it must agree), Random, and ALS (implicit.cpu.als, 32 factors,
-   20 iterations) fitted on the same training pairs.
+   in order (the functions `train_chain` calls): ae, embedding, ncf, ease, ials, popularity,
+   hybrid, champion. Each engine tunes its own grid on the tune part of validation.
+3. The evaluation protocol (recommender.evaluation.protocol) gives the split and the sampled
+   negatives; every model is read once on test: sampled (99 negatives) HR/NDCG@3/10 and
+   full-catalogue HR/NDCG@10, Recall@10, MRR and coverage of the top 10s. Our engines are scored
+   through their serving components (what `flask evaluate` runs); AutoRanking is the champion's
+   engine, chosen on the gate part of validation.
+4. Peers are tuned on the whole validation set (NDCG@10 over the grid below; as large a grid as
+   the engine of the same family gets, or larger) and read once on test.
+
+The parent aggregates: per model and metric the mean over seeds with a 95% t interval, and a
+paired comparison (same seeds) of AutoRanking with the best peer on each metric.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +43,23 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ml-latest-small"
-STAGES = ("ae", "embedding", "ncf")
+DEFAULT_SEEDS = "42,1,2,3,4"
+STAGES = ("ae", "embedding", "ncf", "ease", "ials", "popularity", "hybrid", "champion")
+OURS = {"NCF": "ncf", "EASE": "ease", "iALS": "ials", "Hybrid": "hybrid"}
 HELD_OUT = 2  # the last two ratings per user (validation and test)
 TOP_GENRES = 3
-ALS = {"factors": 32, "iterations": 20}
+KS = (3, 10)
+PEER_GRIDS = {
+    "EASE (peer)": [{"lam": lam} for lam in (100.0, 200.0, 400.0, 800.0, 1600.0)],
+    "implicit ALS": [
+        {"factors": f, "regularization": r, "alpha": a}
+        for f, r, a in product((64, 128, 256), (10.0, 30.0, 100.0), (1.0, 5.0))
+    ],
+    "implicit BPR": [
+        {"factors": f, "learning_rate": lr, "regularization": r}
+        for f, lr, r in product((64, 128), (0.01, 0.05), (0.001, 0.01))
+    ],
+}
 
 
 def movielens_dump(directory: Path) -> dict:
@@ -100,120 +124,271 @@ def movielens_dump(directory: Path) -> dict:
     return {key: dump.get(key, []) for key in DUMP_KEYS}
 
 
-def candidate_matrix(held) -> np.ndarray:
-    """[users, 1 + negatives] service rows: the held-out positive first, -1 for padding."""
-    return np.concatenate([held.positives[:, None], held.negatives], axis=1)
+# --- peers -------------------------------------------------------------------------------------
 
 
-def metrics_of(scores: np.ndarray, items: np.ndarray, seed: int) -> dict:
-    from recommender.evaluation.metrics import score_metrics
-
-    scores = np.where(items < 0, -np.inf, scores)
-    return score_metrics(scores[:, 0], scores[:, 1:], rng=np.random.default_rng(seed))
-
-
-def als_scores(data, split, items: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
-    from implicit.cpu.als import AlternatingLeastSquares
+def training_matrix(data, split):
     from scipy import sparse
 
     matrix = sparse.csr_matrix(
         (np.ones(len(split.train_users), np.float32), (split.train_users, split.train_services)),
         shape=(data.users.rows_total, data.width),
     )
-    model = AlternatingLeastSquares(**ALS, random_state=seed)
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def ease_peer(data, split, seed: int, lam: float):
+    from recommender.engines.ease.model import ease_weights, gram
+
+    weights = ease_weights(
+        gram(split.train_users, split.train_services, data.users.rows_total, data.width), lam
+    )
+    matrix = training_matrix(data, split)
+    return lambda users, items: np.take_along_axis(
+        np.asarray(matrix[users] @ weights), items, axis=1
+    )
+
+
+def implicit_peer(model):
+    def fitted(data, split, seed: int, **setting):
+        instance = model(**setting, random_state=seed, num_threads=1)
+        instance.fit(training_matrix(data, split), show_progress=False)
+        users, items = instance.user_factors, instance.item_factors
+        return lambda u, i: np.einsum("nf,nmf->nm", users[u], items[i])
+
+    return fitted
+
+
+def peer_builders():
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    return {
+        "EASE (peer)": ease_peer,
+        "implicit ALS": implicit_peer(lambda **s: AlternatingLeastSquares(iterations=15, **s)),
+        "implicit BPR": implicit_peer(lambda **s: BayesianPersonalizedRanking(iterations=100, **s)),
+    }
+
+
+def tuned_peers(data, split, seed: int) -> dict:
+    """Each peer's best setting on the whole validation set (NDCG@10), read once on test."""
+    from recommender.evaluation import protocol
+
+    results = {}
+    counts = split.train_counts(data.width)
     started = time.perf_counter()
-    model.fit(matrix, show_progress=False)
-    seconds = time.perf_counter() - started
-    users = model.user_factors[split.test.users]
-    scores = np.einsum("nd,nmd->nm", users, model.item_factors[np.maximum(items, 0)])
-    return scores, seconds
+    results["TopPop"] = {
+        **protocol.held_out_metrics(
+            lambda users, items: counts[items], data, split, split.test, KS, seed, None
+        ),
+        "training_s": time.perf_counter() - started,
+    }
+    for name, build in peer_builders().items():
+        best, grid = None, []
+        started = time.perf_counter()
+        for setting in PEER_GRIDS[name]:
+            scorer = build(data, split, seed, **setting)
+            valid = protocol.sampled_metrics(scorer, split.valid, KS, seed)
+            grid.append({"setting": setting, "valid_ndcg@10": valid["ndcg@10"]})
+            if best is None or valid["ndcg@10"] > best[0]:
+                best = (valid["ndcg@10"], setting, scorer)
+        seconds = time.perf_counter() - started
+        test = protocol.held_out_metrics(best[2], data, split, split.test, KS, seed, None)
+        results[name] = {**test, "chosen": best[1], "grid": grid, "tuning_s": seconds}
+        print(f"{name}: {best[1]} in {seconds:.0f} s", file=sys.stderr)
+    rng = np.random.default_rng(seed)
+    results["Random"] = protocol.held_out_metrics(
+        lambda users, items: rng.random(items.shape), data, split, split.test, KS, seed, None
+    )
+    return results
 
 
-def run(directory: Path, seed: int) -> dict:
+# --- one seed ----------------------------------------------------------------------------------
+
+
+def ours(data, split, seed: int, stages: dict) -> dict:
+    """Test metrics of each trained engine through its serving component, and AutoRanking."""
+    from recommender.engines.base.scoring import component_scorer
+    from recommender.engines.ease.inference import live_component as ease_component
+    from recommender.engines.hybrid.inference import live_component as hybrid_component
+    from recommender.engines.ials.inference import live_component as ials_component
+    from recommender.engines.ncf.inference import component as ncf_component
+    from recommender.evaluation import protocol
+    from recommender.services.health import training
+    from recommender.services.runtime import runtime
+
+    deps = runtime().deps
+    components = {
+        "NCF": ncf_component(deps),
+        "EASE": ease_component(deps),
+        "iALS": ials_component(deps),
+        "Hybrid": hybrid_component(deps),
+    }
+    results = {}
+    for name, component in components.items():
+        if component is None:
+            results[name] = {"status": stages[OURS[name]]["status"]}
+            continue
+        started = time.perf_counter()
+        scorer = component_scorer(component, data, split)
+        results[name] = protocol.held_out_metrics(scorer, data, split, split.test, KS, seed, None)
+        results[name]["training_s"] = stages[OURS[name]]["seconds"]
+        results[name]["evaluation_s"] = time.perf_counter() - started
+        print(f"{name}: evaluated in {results[name]['evaluation_s']:.0f} s", file=sys.stderr)
+    champion = training()["champion"]
+    results["AutoRanking"] = {**results[champion["engine"]], "champion": champion["engine"]}
+    return results
+
+
+def run_seed(directory: Path, seed: int) -> dict:
     from recommender import create_app
     from recommender.dump.loader import load_catalogue
     from recommender.dump.references import drop_dangling_references
     from recommender.dump.schema import validate_dump
-    from recommender.engines.ncf import data as ncf_data
-    from recommender.engines.ncf.inference import offline_metrics
-    from recommender.services.runtime import runtime
+    from recommender.engines.base.interactions import read_interactions
+    from recommender.evaluation import protocol
+    from recommender.models.ops import PipelineMetadata
     from recommender.services.update import train_stage
 
     result: dict = {"seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "stages": {}}
-    started = time.perf_counter()
     dump = movielens_dump(directory)
-    result["convert_s"] = time.perf_counter() - started
-    app = create_app("testing", MONGODB_HOST="mongomock", TRAINING_RUNS_DIR="off")
+    # No full-catalogue figures inside the pipelines: the benchmark computes them for everyone.
+    app = create_app(
+        "testing", MONGODB_HOST="mongomock", TRAINING_RUNS_DIR="off", EVALUATION_FULL_USERS=0
+    )
     with app.app_context():
-        started = time.perf_counter()
         entities = validate_dump(dump)
         drop_dangling_references(entities)
         result["counts"] = load_catalogue(entities)
-        result["load_s"] = time.perf_counter() - started
-        outcomes = {}
         for name in STAGES:
             started = time.perf_counter()
-            outcomes[name] = train_stage(name, seed, progress=False)
+            outcome = train_stage(name, seed, progress=False)
             seconds = time.perf_counter() - started
-            result["stages"][name] = {"status": outcomes[name].status, "seconds": seconds}
-            print(f"{name}: {outcomes[name].status} in {seconds:.1f} s", file=sys.stderr)
-            if not outcomes[name].ok:
-                raise SystemExit(f"stage {name}: {outcomes[name].reason}")
-        ncf = outcomes["ncf"].metrics
-        data = ncf_data.read_interactions()
-        split = ncf_data.split(data, seed)
-        items = candidate_matrix(split.test)
-        rng = np.random.default_rng(seed)
-        als, als_s = als_scores(data, split, items, seed)
-        result["models"] = {
-            "NCF": {
-                **ncf["ncf"]["test"],
-                "training_s": sum(result["stages"][s]["seconds"] for s in STAGES),
-            },
-            "NCF (served)": offline_metrics(runtime().deps, seed=seed),
-            "Popularity": ncf["popularity"]["test"],
-            "Random": metrics_of(rng.random(items.shape), items, seed),
-            f"ALS ({ALS['factors']} factors, {ALS['iterations']} it.)": {
-                **metrics_of(als, items, seed),
-                "training_s": als_s,
-            },
-        }
-        result["ncf_valid"] = ncf["ncf"]["valid"]
-        result["ncf_epochs"] = {"best": ncf["best_epoch"], "run": ncf["epochs"]}
+            metadata = PipelineMetadata.objects(pipeline=outcome.pipeline).order_by("-id").first()
+            train = {s.name: s.details for s in metadata.steps}.get("train", {}) if metadata else {}
+            result["stages"][name] = {
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "seconds": seconds,
+                "chosen": train.get("chosen"),
+                "gate": (outcome.metrics.get("model") or {}).get("gate"),
+            }
+            print(f"{name}: {outcome.status} in {seconds:.1f} s", file=sys.stderr)
+        data = read_interactions()
+        split = protocol.split(data, seed)
+        result["users"] = {"test": len(split.test.users), "valid": len(split.valid.users)}
+        result["models"] = {**ours(data, split, seed, result["stages"])}
+        result["models"].update(tuned_peers(data, split, seed))
     return result
 
 
-def table(result: dict) -> str:
+# --- aggregation -------------------------------------------------------------------------------
+
+METRICS = (
+    ("hr@10", "HR@10"),
+    ("ndcg@10", "NDCG@10"),
+    ("full.hr@10", "full HR@10"),
+    ("full.ndcg@10", "full NDCG@10"),
+    ("full.mrr", "full MRR"),
+    ("full.coverage@10", "coverage@10"),
+)
+PEERS = ("TopPop", "EASE (peer)", "implicit ALS", "implicit BPR")
+
+
+def value(metrics: dict, key: str) -> float:
+    for part in key.split("."):
+        metrics = metrics[part]
+    return float(metrics)
+
+
+def summary(runs: list[dict]) -> dict:
+    from recommender.evaluation.statistics import mean_interval, paired_difference
+
+    names = [name for name in runs[0]["models"] if "hr@10" in runs[0]["models"][name]]
+    table = {}
+    for name in names:
+        table[name] = {
+            key: mean_interval([value(r["models"][name], key) for r in runs]).as_dict()
+            for key, _ in METRICS
+        }
+        # Ours: the stage's training time (grid included); peers: their whole grid's.
+        seconds = [
+            r["models"][name].get("training_s", r["models"][name].get("tuning_s")) for r in runs
+        ]
+        if all(s is not None for s in seconds):
+            table[name]["training_s"] = mean_interval(seconds).as_dict()
+    comparisons = {}
+    for key, _ in METRICS:
+        best = max(PEERS, key=lambda peer: table[peer][key]["mean"])
+        ours_ = [value(r["models"]["AutoRanking"], key) for r in runs]
+        theirs = [value(r["models"][best], key) for r in runs]
+        comparisons[key] = {
+            "best_peer": best,
+            "relative_gain": float(np.mean(ours_) / np.mean(theirs) - 1),
+            **(paired_difference(ours_, theirs).as_dict() if len(runs) > 1 else {}),
+        }
+    return {"models": table, "autoranking_vs_best_peer": comparisons}
+
+
+def markdown(result: dict) -> str:
     lines = [
-        "| Model | HR@10 | NDCG@10 | HR@3 | NDCG@3 | training s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Model | " + " | ".join(label for _, label in METRICS) + " | training + tuning s |",
+        "|---|" + "---:|" * (len(METRICS) + 1),
     ]
-    for name, m in result["models"].items():
-        seconds = f"{m['training_s']:.1f}" if "training_s" in m else ""
-        lines.append(
-            f"| {name} | {m['hr@10']:.3f} | {m['ndcg@10']:.3f} | {m['hr@3']:.3f} "
-            f"| {m['ndcg@3']:.3f} | {seconds} |"
-        )
-    stages = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in result["stages"].items())
+    for name, row in result["summary"]["models"].items():
+        cells = [
+            f"{row[key]['mean']:.3f} ({row[key]['ci'][0]:.3f}-{row[key]['ci'][1]:.3f})"
+            for key, _ in METRICS
+        ]
+        seconds = f"{row['training_s']['mean']:.1f}" if "training_s" in row else ""
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds} |")
     lines.append("")
-    lines.append(
-        f"{result['models']['NCF']['users']} users; stages: {stages}; NCF best epoch "
-        f"{result['ncf_epochs']['best']} of {result['ncf_epochs']['run']}; "
-        f"OMP_NUM_THREADS={result['threads']}, {os.cpu_count()} CPUs"
-    )
+    for key, c in result["summary"]["autoranking_vs_best_peer"].items():
+        lines.append(
+            f"- {key}: AutoRanking vs {c['best_peer']}: {100 * c['relative_gain']:+.1f}%"
+            + (
+                f", paired difference {c['mean_difference']:+.4f} "
+                f"({c['ci'][0]:+.4f} to {c['ci'][1]:+.4f}), p = {c['p_value']:.3f}"
+                if "ci" in c
+                else ""
+            )
+        )
+    champions = Counter(r["models"]["AutoRanking"]["champion"] for r in result["runs"])
+    lines.append(f"- champions: {dict(champions)}")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--json", type=Path, help="also write the full result here")
+    parser.add_argument("--seeds", default=DEFAULT_SEEDS)
+    parser.add_argument("--json", type=Path, help="write the per-seed results and summary here")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one seed -> JSON
+    parser.add_argument("--table", action="store_true", help="only print --json's table")
     args = parser.parse_args()
-    result = run(args.data, args.seed)
+    if args.table:
+        runs = json.loads(args.json.read_text())["runs"]
+        print(markdown({"runs": runs, "summary": summary(runs)}))
+        return
+    if args.one is not None:
+        print(json.dumps(run_seed(args.data, args.one)))
+        return
+    runs = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        command = [sys.executable, __file__, "--one", str(seed), "--data", str(args.data)]
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
+        if done.returncode != 0:
+            sys.exit(f"seed {seed} failed")
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if args.json:  # what is done so far survives a later failure
+            args.json.write_text(json.dumps({"runs": runs}, indent=1))
+    result = {"runs": runs, "summary": summary(runs)}
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
-    print(table(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

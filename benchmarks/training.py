@@ -1,7 +1,8 @@
 """Training benchmark: time and peak memory per training stage, per catalogue size.
 
     .venv/bin/python benchmarks/training.py [--sizes 10000x1000,100000x10000]
-        [--stages ae,embedding,ncf] [--device cpu|cuda] [--seed 42]
+        [--stages ae,embedding,ncf,ease,ials,hybrid,champion,rl,popularity] [--device cpu|cuda]
+        [--seed 42]
 
 Each size (USERSxSERVICES) runs in its own subprocess, so peak memory (ru_maxrss) is that size's
 alone. The subprocess fills an in-process mongomock store with a synthetic catalogue (bulk
@@ -11,7 +12,7 @@ Per stage, database time is split from computation and named by store:
   - catalogue read: the pipeline's extract step (mongomock scan + projection),
   - model read / model write: model_store.load / save_candidate + promote (GridFS on mongomock).
 Computation is the rest of the run. Mongomock is far slower than a MongoDB server, which is why
-the store times are reported apart. Later engines add their stage names to `--stages`.
+the store times are reported apart. The default `--stages` is the whole chain.
 RL (`--stages ae,embedding,rl`) trains on RL_SYNTHETIC_SESSIONS (default 20,000) synthetic
 sessions, as it does when too few real SARS exist; its held-out evaluation is printed after.
 """
@@ -31,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_SIZES = "10000x1000,100000x10000"
-DEFAULT_STAGES = "ae,embedding,ncf"
+# The whole `/update` chain with the default ENGINES, in its order.
+DEFAULT_STAGES = "ae,embedding,ncf,ease,ials,hybrid,champion,rl,popularity"
 
 
 def max_rss_mib() -> float:
@@ -157,6 +159,8 @@ def print_table(results: list[dict]) -> None:
                 f"| {store.get('model write (GridFS/mongomock)', 0):.2f} "
                 f"| {s['peak_rss_mib']:.0f} |"
             )
+        chain = sum(s["total_s"] for s in r["stages"].values())
+        print(f"| {r['users']:,} | {r['services']:,} | **chain** | | | {chain:.1f} | | | | | |")
         print(
             f"|  |  | (setup: generate {r['generate_s']:.1f} s, "
             f"bulk insert {r['insert_s (mongomock bulk)']:.1f} s, "

@@ -31,7 +31,24 @@ DATABUS_KEYS = (
     "RS_DATABUS_PUBLISH_TOPIC",
     "RS_DATABUS_SUBSCRIPTION_TOPIC",
 )
-DEFAULT_ENGINES = ("NCF", "RL", "Random", "NCFRanking", "RandomRanking", "Popularity")
+# Top-K engines first (the champion, then each personalised engine, RL, the floor), then the
+# ranking variants in the same order, then Popularity (anonymous visitors).
+DEFAULT_ENGINES = (
+    "Auto",
+    "NCF",
+    "Hybrid",
+    "EASE",
+    "iALS",
+    "RL",
+    "Random",
+    "AutoRanking",
+    "NCFRanking",
+    "HybridRanking",
+    "EASERanking",
+    "iALSRanking",
+    "RandomRanking",
+    "Popularity",
+)
 FALSY = {"0", "no", "false", "off"}
 
 
@@ -80,8 +97,11 @@ class Settings(BaseSettings):
         ),
     )
     DEFAULT_RECOMMENDATION_ALG: str = Field(
-        "NCF",
-        description="Engine for logged-in users when the request names none; re-read on change",
+        "Auto",
+        description=(
+            "Engine for logged-in users when the request names none (Auto: the champion);"
+            " re-read on change"
+        ),
     )
     TRAINING_DEVICE: str = Field("cpu", description="cpu | cuda (cuda only when a GPU exists)")
     TRAINING_SEED: int = Field(42, description="Seed of every random choice in training")
@@ -99,6 +119,23 @@ class Settings(BaseSettings):
         20000, ge=0, description="Synthetic sessions RL generates at most"
     )
     RL_EPOCHS: int = Field(8, ge=1, description="TD3 epochs per panel")
+    PROMOTION_MARGIN: float = Field(
+        0.005,
+        ge=0,
+        description="Gate NDCG@10 a personalised engine needs above the popularity baseline's",
+    )
+    PROMOTION_MIN_USERS: int = Field(
+        50, ge=1, description="Gate (held-out validation) users needed to promote an engine"
+    )
+    EVALUATION_MAX_USERS: int = Field(
+        5000, ge=0, description="Users per tune, gate and test part in training; 0: all"
+    )
+    EVALUATION_FULL_USERS: int = Field(
+        1000, ge=0, description="Users of the full-catalogue test metrics in training; 0: none"
+    )
+    EASE_MAX_SERVICES: int = Field(
+        10000, ge=2, description="EASE models at most this many services (the most accessed)"
+    )
 
     # --- API ---
     RS_API_TOKEN: str | None = Field(

@@ -1,7 +1,8 @@
 """A small synthetic marketplace with every default engine trained and live, built once.
 
-Quality gates are skipped (each pipeline's `validate_model`): tests that serve need live models,
-not good ones; tests of the gates train their own. Build it in a module-scoped fixture with
+Quality gates are skipped (each pipeline's `validate_model`, or the promotion settings loosened
+for the personalised engines' shared gate): tests that serve need live models, not good ones;
+tests of the gates train their own. Build it in a module-scoped fixture with
 `build_trained_world()` inside an app context and hand each test a copy (tests/snapshots.py).
 """
 
@@ -16,10 +17,11 @@ from recommender.engines.ncf.training import TrainConfig as NCFTrainConfig
 from recommender.engines.popularity.pipeline import PopularityPipeline
 from recommender.engines.rl.pipeline import RLConfig, RLPipeline
 from recommender.engines.rl.td3 import TD3Config
+from recommender.services.update import train_stage
 from recommender.synthetic import generate_marketplace, generate_sessions
 from recommender.synthetic.writer import write_marketplace, write_sessions
 from tests import snapshots
-from tests.app_helpers import env
+from tests.app_helpers import change_settings, env
 
 AE_FAST = AEConfig(train=AETrainConfig(max_epochs=10, patience=3))
 NCF_FAST = NCFConfig(
@@ -54,6 +56,7 @@ def build_trained_world(users: int = 60, services: int = 30, seed: int = 7) -> T
     dump = generate_marketplace(users=users, services=services, seed=seed)
     write_marketplace(dump)
     write_sessions(*generate_sessions(dump, sessions=200, seed=seed))
+    change_settings(PROMOTION_MIN_USERS=1, PROMOTION_MARGIN=-1.0)
     runs = [
         promoted_anyway(AEPipeline)(AE_FAST),
         promoted_anyway(EmbeddingPipeline)(),
@@ -61,7 +64,9 @@ def build_trained_world(users: int = 60, services: int = 30, seed: int = 7) -> T
         promoted_anyway(RLPipeline)(RL_FAST),
         PopularityPipeline(),
     ]
-    for pipeline in runs:
-        outcome = pipeline.run(env(), seed=seed)
+    outcomes = [pipeline.run(env(), seed=seed) for pipeline in runs]
+    # The other personalised engines and the champion, as the chain trains them.
+    outcomes += [train_stage(name, seed, False) for name in ("ease", "ials", "hybrid", "champion")]
+    for outcome in outcomes:
         assert outcome.status == "promoted", outcome
     return TrainedWorld(dump, snapshots.take())

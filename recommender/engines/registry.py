@@ -76,7 +76,7 @@ class DefaultAlgorithm:
     setting's value when the app was built.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, fallback: str = "NCF"):
+    def __init__(self, path: str | os.PathLike | None = None, fallback: str = "Auto"):
         self._path = path
         self.fallback = fallback
         self._read = False

@@ -1,14 +1,19 @@
-"""Ranking metrics for every engine's evaluation: HR@K and NDCG@K with sampled negatives.
+"""Ranking metrics for every engine's evaluation: HR@K, NDCG@K, Recall@K and MRR.
 
-Protocol (leave-last-out): each evaluated user has one held-out positive, ranked against `n`
-sampled negatives (services the user never accessed). The positive's rank is the number of
-negatives scoring above it, ties broken uniformly at random with a seeded generator, so a
-constant scorer gets chance figures instead of a perfect (optimistic ties) or zero (pessimistic
-ties) score. Negatives padded with -inf (users with fewer unseen services than `n`) never
-outrank the positive.
+Each evaluated user has one held-out positive, ranked against negatives (services the user never
+accessed): `n` sampled ones, or every one (full catalogue; see recommender.evaluation.protocol).
+The positive's rank is the number of negatives scoring above it, ties broken uniformly at random
+with a seeded generator, so a constant scorer gets chance figures instead of a perfect
+(optimistic ties) or zero (pessimistic ties) score.
 
-    HR@K   = mean(rank < K)
-    NDCG@K = mean(1 / log2(rank + 2) if rank < K else 0)      (one relevant item: IDCG = 1)
+Non-finite scores rank last: a negative scored NaN or +-inf never outranks the positive (padding
+is -inf: users with fewer unseen services than `n`), and a positive scored NaN or +-inf ranks
+below every negative. NaN compares false with everything, so without this rule a NaN model would
+rank every positive first and score a perfect HR (the pipelines also fail such a model outright).
+
+    HR@K     = mean(rank < K)         (one relevant item: Recall@K is the same number)
+    NDCG@K   = mean(1 / log2(rank + 2) if rank < K else 0)      (one relevant item: IDCG = 1)
+    MRR      = mean(1 / (rank + 1))
 """
 
 from __future__ import annotations
@@ -25,15 +30,17 @@ def positive_ranks(
     positive: np.ndarray, negatives: np.ndarray, rng: np.random.Generator | None = None
 ) -> np.ndarray:
     """0-based rank of each row's positive among its negatives (`positive` [n], `negatives`
-    [n, m]); ties take a uniformly random place among the tied (seeded)."""
+    [n, m]); ties take a uniformly random place among the tied (seeded); non-finite scores rank
+    last (see the module doc)."""
     positive = np.asarray(positive, dtype=np.float64).reshape(-1, 1)
     negatives = np.asarray(negatives, dtype=np.float64)
-    above = (negatives > positive).sum(axis=1)
-    tied = (negatives == positive).sum(axis=1)
-    if not tied.any():
-        return above
-    rng = rng if rng is not None else np.random.default_rng(0)
-    return above + np.floor(rng.random(len(tied)) * (tied + 1)).astype(np.int64)
+    counted = np.isfinite(negatives)
+    above = ((negatives > positive) & counted).sum(axis=1)
+    tied = ((negatives == positive) & counted).sum(axis=1)
+    if tied.any():
+        rng = rng if rng is not None else np.random.default_rng(0)
+        above = above + np.floor(rng.random(len(tied)) * (tied + 1)).astype(np.int64)
+    return np.where(np.isfinite(positive[:, 0]), above, negatives.shape[1])
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> float:
@@ -55,6 +62,17 @@ def ranking_metrics(ranks: np.ndarray, ks: Iterable[int] = DEFAULT_KS) -> dict[s
     for k in ks:
         result[f"hr@{k}"] = hit_rate(ranks, k)
         result[f"ndcg@{k}"] = ndcg(ranks, k)
+    return result
+
+
+def full_catalogue_metrics(ranks: np.ndarray, ks: Iterable[int] = DEFAULT_KS) -> dict[str, float]:
+    """`ranking_metrics` plus Recall@K (equal to HR@K with one held-out item, reported for
+    comparison with papers) and MRR, for ranks among every unseen service."""
+    result = ranking_metrics(ranks, ks)
+    for k in ks:
+        result[f"recall@{k}"] = result[f"hr@{k}"]
+    ranks = np.asarray(ranks, dtype=np.float64)
+    result["mrr"] = float((1.0 / (ranks + 1.0)).mean()) if len(ranks) else 0.0
     return result
 
 
@@ -93,7 +111,7 @@ def sample_excluding(
         draws = pool[rng.integers(len(pool), size=(len(todo), 2 * n))]
         current = out[todo]
         candidates = np.concatenate([current, draws], axis=1)
-        ok = (candidates >= 0) & ~_contains(forbidden, rows[todo, None] * width + candidates)
+        ok = (candidates >= 0) & ~contains_sorted(forbidden, rows[todo, None] * width + candidates)
         if not replace:
             ok &= ~_repeated(candidates)
         # Stable: items already kept stay first, then new draws in draw order.
@@ -107,7 +125,8 @@ def sample_excluding(
     return out
 
 
-def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per key: True when it is in `sorted_keys` (sorted int64)."""
     if len(sorted_keys) == 0:
         return np.zeros(keys.shape, dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)

@@ -79,7 +79,11 @@ class RecommendationRequest(BaseModel):
     )
     engine_version: OptionalText = Field(
         None,
-        description="Preferred engine (case-insensitive; unknown names are ignored)",
+        description=(
+            "Preferred engine (case-insensitive; unknown names are ignored); absent: "
+            "DEFAULT_RECOMMENDATION_ALG (Auto: the champion engine). A ranking variant "
+            "(AutoRanking, NCFRanking, ...) answers with every candidate, ordered"
+        ),
         examples=["RL"],
     )
     candidates: Ids = Field(

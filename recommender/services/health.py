@@ -9,6 +9,7 @@ from pymongo.errors import PyMongoError
 
 from recommender.broker import BusSettings, check
 from recommender.celery_app import celery
+from recommender.engines.auto import MODEL_NAME as CHAMPION
 from recommender.models.marketplace import Service, User
 from recommender.models.ops import ModelVersion, UpdateTask
 from recommender.services.runtime import runtime
@@ -92,8 +93,11 @@ def _training() -> dict:
         .only("task_id", "status", "step", "reason")
         .first()
     )
-    live = ModelVersion.objects(status="live").only("name", "version")
+    live = list(ModelVersion.objects(status="live").only("name", "version", "config"))
+    champion = next((model for model in live if model.name == CHAMPION), None)
     return {
+        # The engine that answers for `Auto` / `AutoRanking`, and why (see engines/auto).
+        "champion": None if champion is None else {"version": champion.version, **champion.config},
         "last_update": None
         if last is None
         else {

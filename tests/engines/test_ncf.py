@@ -12,18 +12,21 @@ import torch
 from recommender.engines.autoencoders.model import TrainConfig as AETrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
 from recommender.engines.base.engine import RecommendationContext
-from recommender.engines.ncf import MODEL_NAME, inference
+from recommender.engines.ncf import MODEL_NAME, inference, training
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.model import NCFModel, NCFShape
 from recommender.engines.ncf.pipeline import NCFPipeline
 from recommender.engines.ncf.training import Scorer, TrainConfig, fit
+from recommender.evaluation import protocol
+from recommender.evaluation.protocol import Interactions, NonFiniteScoresError
 from recommender.id_index import UNKNOWN, IdIndex
 from recommender.model_store import versions as model_store
+from recommender.models.marketplace import RECOMMENDABLE_STATUSES
 from recommender.models.ops import ModelVersion, PipelineMetadata
 from recommender.store import get_db, stamps
 from tests import snapshots
 from tests.api.helpers import body, load
-from tests.app_helpers import deps, engine, env
+from tests.app_helpers import change_settings, deps, engine, env
 from tests.marketplace_dump import marketplace_dump, service
 from tests.worlds import NCF_FAST
 
@@ -77,6 +80,8 @@ def clustered_dump(
 
 
 def train_embeddings_stage(seed: int = 0) -> None:
+    # Small worlds: about 40 gate users decide promotion (the default asks for 50).
+    change_settings(PROMOTION_MIN_USERS=10)
     assert AEPipeline(AE_FAST).run(env(), seed=seed).status == "promoted"
     assert train_embeddings(env(), seed=seed).status == "promoted"
 
@@ -112,8 +117,9 @@ def context(user_id: int | None, candidates, accessed=()) -> RecommendationConte
 # --- data -----------------------------------------------------------------------------------
 
 
-def interactions(lists: dict[int, list[int]], services: dict[int, str]) -> ncf_data.Interactions:
-    return ncf_data.build_interactions(lists.items(), services.items())
+def interactions(lists: dict[int, list[int]], services: dict[int, str]) -> Interactions:
+    pool = ((sid, status in RECOMMENDABLE_STATUSES) for sid, status in services.items())
+    return protocol.build_interactions(lists.items(), pool)
 
 
 def test_positives_collapse_repeats_keep_order_and_drop_unknown_services():
@@ -129,51 +135,10 @@ def test_positives_collapse_repeats_keep_order_and_drop_unknown_services():
     assert sorted(data.services.ids[data.recommendable - 1].tolist()) == [1, 3]
 
 
-def test_split_is_leave_last_out_with_second_to_last_for_validation():
-    services = {s: "published" for s in range(1, 201)}
-    data = interactions({1: [5, 6, 7, 8], 2: [9, 10], 3: [11, 12, 13]}, services)
-
-    split = ncf_data.split(data, seed=0)
-
-    ids = data.services.ids
-    test = dict(zip(split.test.users.tolist(), ids[split.test.positives - 1].tolist(), strict=True))
-    valid = dict(
-        zip(split.valid.users.tolist(), ids[split.valid.positives - 1].tolist(), strict=True)
-    )
-    assert test == {1: 8, 3: 13}  # user rows 1 and 3; user 2 (2 positives) trains only
-    assert valid == {1: 7, 3: 12}
-    train_ids = ids[split.train_services - 1].tolist()
-    train = sorted(zip(split.train_users.tolist(), train_ids, strict=True))
-    assert train == [(1, 5), (1, 6), (2, 9), (2, 10), (3, 11)]
-    # Position within the user's training positives, for recency weighting.
-    assert split.train_recency.tolist() == [0.5, 1.0, 0.5, 1.0, 1.0]
-
-
-def test_evaluation_negatives_are_recommendable_never_accessed_distinct_and_seeded():
-    statuses = {s: ("draft" if s % 10 == 0 else "published") for s in range(1, 301)}
-    lists = {u: list(range(u, u + 12)) for u in range(1, 41)}
-    data = interactions(lists, statuses)
-
-    split = ncf_data.split(data, seed=4)
-    again = ncf_data.split(data, seed=4)
-    other = ncf_data.split(data, seed=5)
-
-    negatives = data.services.ids[split.test.negatives - 1]
-    assert negatives.shape == (40, 99)
-    for user_row, row in zip(split.test.users, negatives, strict=True):
-        user_id = int(data.users.ids[user_row - 1])
-        assert not set(row.tolist()) & set(lists[user_id])  # never accessed, any split
-        assert len(set(row.tolist())) == 99
-    assert not (negatives % 10 == 0).any()  # drafts are not recommendable
-    np.testing.assert_array_equal(split.test.negatives, again.test.negatives)
-    np.testing.assert_array_equal(split.valid.negatives, again.valid.negatives)
-    assert (split.test.negatives != other.test.negatives).any()
-
-
 def test_training_negatives_skip_training_positives_and_non_recommendable():
     statuses = {s: ("deleted" if s > 25 else "published") for s in range(1, 31)}
     data = interactions({1: [1, 2, 3, 4, 5, 6], 2: [7, 8, 9, 10]}, statuses)
-    split = ncf_data.split(data, seed=0)
+    split = protocol.split(data, seed=0)
 
     users, services = ncf_data.training_negatives(np.random.default_rng(2), data, split, 50)
     again = ncf_data.training_negatives(np.random.default_rng(2), data, split, 50)
@@ -228,7 +193,7 @@ def test_training_is_reproducible_with_a_seed():
     statuses = {s: "published" for s in range(1, 41)}
     rng = np.random.default_rng(0)
     data = interactions({u: list(rng.permutation(40)[:6] + 1) for u in range(30)}, statuses)
-    split = ncf_data.split(data, seed=0)
+    split = protocol.split(data, seed=0)
     shape = NCFShape(len(data.users), len(data.services), 2, 2, 4, 4, (8, 4), (4, 4))
     config = TrainConfig(max_epochs=2, batch_size=64)
     users = np.zeros((data.users.rows_total, 2), np.float32)
@@ -254,18 +219,23 @@ def test_training_beats_popularity_is_promoted_and_records_metrics(trained):
     _, outcome = trained
     metrics = outcome.metrics
 
-    ncf, popularity = metrics["ncf"], metrics["popularity"]
-    assert ncf["valid"]["hr@10"] > popularity["valid"]["hr@10"]
+    ncf, popularity = metrics["model"], metrics["popularity"]
+    assert ncf["gate"]["ndcg@10"] > popularity["gate"]["ndcg@10"] + 0.005  # PROMOTION_MARGIN
     assert ncf["test"]["hr@10"] > popularity["test"]["hr@10"]
-    assert ncf["valid"]["users"] == ncf["test"]["users"] == 80
-    assert set(ncf["test"]) == {"users", "hr@3", "ndcg@3", "hr@10", "ndcg@10"}
+    assert ncf["tune"]["users"] + ncf["gate"]["users"] == ncf["test"]["users"] == 80
+    assert {"users", "hr@3", "ndcg@3", "hr@10", "ndcg@10", "full"} == set(ncf["test"])
+    assert {"mrr", "recall@10", "coverage@10"} <= set(ncf["test"]["full"])
     live = model_store.live_version(MODEL_NAME)
     assert live.version == outcome.model_version
-    assert live.metrics["ncf"]["test"] == ncf["test"]
+    assert live.metrics["model"]["test"] == ncf["test"]
+    assert live.config["split"] == metrics["split"]
     assert live.config["embeddings_version"] == model_store.live_version("embeddings").version
     metadata = PipelineMetadata.objects(pipeline="NCF").order_by("-id").first()
     evaluation = next(step for step in metadata.steps if step.name == "evaluate")
-    assert evaluation.details["popularity"]["valid"] == popularity["valid"]
+    assert evaluation.details["popularity"]["gate"] == popularity["gate"]
+    train_step = next(step for step in metadata.steps if step.name == "train")
+    assert train_step.details["chosen"] == {"epochs": metrics["best_epoch"]}
+    assert train_step.details["grid"]["epochs"] == list(range(1, metrics["epochs"] + 1))
 
 
 def test_model_that_cannot_beat_popularity_is_rejected_with_the_reason(app):
@@ -276,7 +246,7 @@ def test_model_that_cannot_beat_popularity_is_rejected_with_the_reason(app):
     outcome = NCFPipeline(FAST).run(env(), seed=1)
 
     assert outcome.status == "rejected"
-    assert "does not beat Popularity" in outcome.reason
+    assert "does not beat Popularity" in outcome.reason and "by the margin" in outcome.reason
     assert outcome.metrics == {} and model_store.live_version(MODEL_NAME) is None
     rejected = ModelVersion.objects(name=MODEL_NAME).first()
     assert rejected.status == "rejected"
@@ -412,9 +382,13 @@ def test_an_incompatible_stored_version_makes_ncf_not_ready_instead_of_failing(a
 def test_offline_evaluation_of_the_served_model_agrees_with_the_pipeline(trained):
     _, outcome = trained
 
-    assert inference.offline_metrics(deps(), seed=3) == pytest.approx(
-        outcome.metrics["ncf"]["test"]
+    served = inference.offline_metrics(deps(), seed=3)
+    recorded = outcome.metrics["model"]["test"]
+
+    assert {k: v for k, v in served.items() if k != "full"} == pytest.approx(
+        {k: v for k, v in recorded.items() if k != "full"}
     )
+    assert served["full"] == pytest.approx(recorded["full"])
 
 
 def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(trained):
@@ -433,3 +407,16 @@ def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(tr
             user_ids = np.full(len(candidates), user_id, dtype=np.int64)
             full = served.logits(user_ids, candidates, history)
             np.testing.assert_allclose(fast, 1 / (1 + np.exp(-full)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_training_loss_that_goes_nan_fails_the_run_with_the_reason(app, monkeypatch):
+    clustered_dump(users=40)
+    train_embeddings_stage()
+    monkeypatch.setattr(training, "_epoch", lambda *args: float("nan"))
+
+    outcome = NCFPipeline(FAST).run(env(), seed=0)
+
+    assert outcome.status == "failed"
+    assert NonFiniteScoresError.__name__ in outcome.reason
+    assert "NCF training loss at epoch 1" in outcome.reason
+    assert model_store.live_version(MODEL_NAME) is None

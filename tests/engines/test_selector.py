@@ -8,8 +8,11 @@ import pytest
 
 from recommender.engines.base.engine import ServingDeps
 from recommender.engines.registry import ConfigurationError, DefaultAlgorithm, Registry
-from recommender.settings import DEFAULT_ENGINES, Settings
+from recommender.settings import Settings
 from tests.engines import stubs
+
+# The stub specs' served names, in a fallback order like the default ENGINES.
+ENGINES = ("NCF", "RL", "Random", "NCFRanking", "RandomRanking", "Popularity")
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +21,7 @@ def no_default(monkeypatch):
     stubs.READY.clear()
 
 
-def registry(tmp_path, enabled=DEFAULT_ENGINES, **ready) -> Registry:
+def registry(tmp_path, enabled=ENGINES, **ready) -> Registry:
     stubs.READY.clear()
     stubs.READY.update(ready)
     deps = ServingDeps(Settings(), models=None, catalogue=None)
@@ -36,7 +39,7 @@ def names(engines: Registry, requested=None, anonymous=False) -> list[str]:
 
 def test_served_names_follow_the_engines_setting(tmp_path):
     engines = registry(tmp_path)
-    assert list(engines.served) == list(DEFAULT_ENGINES)
+    assert list(engines.served) == list(ENGINES)
     assert engines.find("ncfranking").ranking and not engines.find("NCF").ranking
     assert engines.find(" ncf ").engine is engines.find("NCFRanking").engine  # one engine
     assert list(registry(tmp_path, ("Random", "NCF")).served) == ["Random", "NCF"]
@@ -130,5 +133,5 @@ def test_an_edited_dotenv_wins_over_the_value_copied_at_start(tmp_path, monkeypa
 
 def test_without_any_default_the_setting_value_is_preferred(tmp_path):
     engines = registry(tmp_path, ncf=True)
-    assert engines.default_algorithm.get() == "NCF"
-    assert chosen(engines) == ("NCF", False)
+    assert engines.default_algorithm.get() == "Auto"  # DEFAULT_RECOMMENDATION_ALG's default
+    assert chosen(engines) == ("NCF", False)  # the stubs serve no Auto: the ENGINES order

@@ -2,8 +2,9 @@
 
 AE: multi-hot features (features.py) -> seeded train/validation split of the rows that have any
 feature -> one autoencoder per entity kind with early stopping on the whole-validation loss ->
-promoted as model "autoencoders" (both state dicts, vocabularies, shapes) only when each beats its
-untrained self on validation.
+promoted as model "autoencoders" (both state dicts, vocabularies, shapes) only when each beats, on
+validation, both the frequency baseline (always predicting each feature's training frequency)
+and its untrained self (which starts from those frequencies, clipped a little differently).
 
 Embedding: the live autoencoders' encoders applied to every user and service -> unit rows ->
 model "embeddings" (ids + matrices + encoders, one GridFS file), read through embeddings.py.
@@ -212,10 +213,13 @@ class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
         for entity, m in metrics.items():
             if not math.isfinite(m["val_loss"]):
                 problems.append(f"{entity}: validation loss is not finite")
-            elif m["judged_on_validation"] and m["val_loss"] >= m["untrained_val_loss"]:
+            elif m["judged_on_validation"] and m["val_loss"] >= min(
+                m["frequency_baseline_val_loss"], m["untrained_val_loss"]
+            ):
                 problems.append(
-                    f"{entity}: validation loss {m['val_loss']:.4f} does not beat the untrained"
-                    f" network's {m['untrained_val_loss']:.4f} (it predicts feature frequencies)"
+                    f"{entity}: validation loss {m['val_loss']:.4f} does not beat the frequency"
+                    f" baseline's {m['frequency_baseline_val_loss']:.4f} and the untrained"
+                    f" network's {m['untrained_val_loss']:.4f}"
                 )
         ctx.details["model_is_valid"] = not problems
         if problems:

@@ -28,6 +28,7 @@ itself with other engines, as RL does with NCF, finds them there instead of impo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -112,7 +113,9 @@ def seed_everything(seed: int) -> None:
 
 
 def plain(value: Any) -> Any:
-    """`value` with numpy/torch values and tuples made storable in MongoDB."""
+    """`value` with numpy/torch values, tuples and dataclasses made storable in MongoDB."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

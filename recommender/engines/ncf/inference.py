@@ -27,11 +27,11 @@ from recommender.engines.base.engine import (
     pick,
     top,
 )
+from recommender.engines.base.scoring import IdLists, offline_test_metrics
 from recommender.engines.ncf import MODEL_NAME
-from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.data import Histories
 from recommender.engines.ncf.model import NCFModel, NCFShape, ServiceParts
-from recommender.evaluation.metrics import DEFAULT_KS, score_metrics
+from recommender.evaluation.metrics import DEFAULT_KS
 from recommender.id_index import UNKNOWN, IdIndex
 from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
 from recommender.store import stamps
@@ -44,7 +44,6 @@ LONG_NEW_USER = "It fits the interests in your profile and the services you have
 SHORT_NEW_USER = "Fits your profile"
 LONG_NEW_SERVICE = "A newly listed service whose features fit your interests."
 SHORT_NEW_SERVICE = "New and relevant to you"
-EVALUATION_BATCH_USERS = 256
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,26 @@ class NCFComponent:
         model's service rows)."""
         items, offsets = histories.bags(users)
         return self.network.mean_history(torch.from_numpy(items), torch.from_numpy(offsets))
+
+    def batch_scores(
+        self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities of each user (ids [n], their accessed services) for their candidates
+        (service ids [n, m]): the plain forward pass, for evaluation and the Hybrid engine; one
+        user (a served request) takes the one-user pass of `scores`, tested equal to it."""
+        if len(histories) == 1:
+            return self.scores(int(user_ids[0]), candidates[0], histories.ids)[0][None, :]
+        rows = self.services.rows(histories.ids)
+        known = rows != UNKNOWN
+        pooled = Histories.build(histories.owners()[known], rows[known], len(histories))
+        history = self.histories(pooled, np.arange(len(histories)))
+        width = candidates.shape[1]
+        logits = self.logits(
+            np.repeat(user_ids, width),
+            candidates.reshape(-1),
+            history.repeat_interleave(width, dim=0),
+        )
+        return 1.0 / (1.0 + np.exp(-logits.reshape(candidates.shape).astype(np.float64)))
 
     def scores(
         self, user_id: int, candidates: np.ndarray, accessed: np.ndarray
@@ -159,32 +178,9 @@ def component(deps: ServingDeps) -> NCFComponent | None:
 def offline_metrics(
     deps: ServingDeps, ks: Sequence[int] = DEFAULT_KS, seed: int | None = None
 ) -> dict:
-    """HR@K / NDCG@K of the live NCF, as served, on the current database's leave-last-out test
-    items against the pipeline's sampled negatives (same split and seed: TRAINING_SEED); each
-    user's history is their training positives, as in the pipeline's evaluation."""
-    served = component(deps)
-    if served is None:
-        raise NoModelError("No live NCF model")
-    seed = deps.settings.TRAINING_SEED if seed is None else seed
-    data = ncf_data.read_interactions()
-    split = ncf_data.split(data, seed)
-    held = split.test
-    known = served.services.rows(data.services.ids[split.train_services - 1])
-    histories = Histories.build(
-        split.train_users[known != UNKNOWN], known[known != UNKNOWN], data.users.rows_total
-    )
-    items = np.concatenate([held.positives[:, None], held.negatives], axis=1)
-    scores = np.empty(items.shape, dtype=np.float32)
-    for start in range(0, len(items), EVALUATION_BATCH_USERS):
-        block = items[start : start + EVALUATION_BATCH_USERS]
-        users = held.users[start : start + len(block)]
-        history = served.histories(histories, users).repeat_interleave(block.shape[1], dim=0)
-        user_ids = np.repeat(data.users.ids[users - 1], block.shape[1])
-        services = data.services.ids[np.maximum(block, 1) - 1].reshape(-1)
-        logits = served.logits(user_ids, services, history)
-        scores[start : start + len(block)] = logits.reshape(block.shape)
-    scores[items < 0] = -np.inf
-    return score_metrics(scores[:, 0], scores[:, 1:], ks, np.random.default_rng(seed))
+    """Test metrics of the live NCF as served (see base/scoring.py); each user's history is
+    their training positives, as in the pipeline's evaluation."""
+    return offline_test_metrics(deps, component(deps), "NCF", ks, seed)
 
 
 def explanations(user_known: bool, service_known: np.ndarray) -> tuple[list[str], list[str]]:

@@ -1,5 +1,6 @@
 """The NCF training loop on arrays: fresh negatives each epoch, large shuffled batches,
-BCE-with-logits, early stopping on validation HR@10 (the best epoch's weights are kept).
+BCE-with-logits, early stopping on the tune part of validation (HR@10, ties by NDCG@10; the best
+epoch's weights are kept). A loss that is not finite fails the run (`NonFiniteScoresError`).
 
 Positives are weighted by recency within the user's history (linearly by default, mean 1): the
 next order resembles the latest ones more than the oldest, which lifts NDCG on MovieLens.
@@ -17,16 +18,15 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from recommender.engines.ncf.data import (
+from recommender.engines.ncf.data import Histories, train_histories, training_negatives
+from recommender.engines.ncf.model import NCFModel, NCFShape
+from recommender.evaluation.protocol import (
     HeldOut,
-    Histories,
     Interactions,
     Split,
-    train_histories,
-    training_negatives,
+    require_finite,
+    sampled_metrics,
 )
-from recommender.engines.ncf.model import NCFModel, NCFShape
-from recommender.evaluation.metrics import DEFAULT_KS, score_metrics
 from recommender.id_index import UNKNOWN
 
 # Early stopping compares validation HR@10, ties (frequent on small catalogues) by NDCG@10.
@@ -46,7 +46,6 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.0
     id_dropout: float = 0.05  # share of ids trained as "unknown" (the cold-start path)
-    eval_batch_users: int = 256  # users per evaluation block (x 100 candidates each)
 
 
 @dataclass
@@ -114,21 +113,14 @@ class Scorer:
         return sums / counts.clamp(min=1.0)[:, None]
 
     @torch.no_grad()
-    def held_out_scores(self, held: HeldOut, batch_users: int) -> tuple[np.ndarray, np.ndarray]:
-        """(positive scores [n], negative scores [n, m]); padded negatives score -inf."""
+    def __call__(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Logits of user rows [n] over service rows [n, m] (the protocol's scorer)."""
         self.model.eval()
-        items = np.concatenate([held.positives[:, None], held.negatives], axis=1)
-        scores = np.empty(items.shape, dtype=np.float32)
-        for start in range(0, len(items), batch_users):
-            block = items[start : start + batch_users]
-            users = np.repeat(held.users[start : start + batch_users], block.shape[1])
-            logits = self.logits(
-                torch.from_numpy(users).to(self.device),
-                torch.from_numpy(np.maximum(block, UNKNOWN).reshape(-1)).to(self.device),
-            )
-            scores[start : start + len(block)] = logits.cpu().numpy().reshape(block.shape)
-        scores[items < 0] = -np.inf
-        return scores[:, 0], scores[:, 1:]
+        logits = self.logits(
+            torch.from_numpy(np.repeat(users, items.shape[1])).to(self.device),
+            torch.from_numpy(np.ascontiguousarray(items).reshape(-1)).to(self.device),
+        )
+        return logits.cpu().numpy().reshape(items.shape)
 
 
 def make_scorer(
@@ -148,9 +140,8 @@ def make_scorer(
     )
 
 
-def held_out_metrics(scorer: Scorer, held: HeldOut, batch_users: int, seed: int) -> dict:
-    positive, negatives = scorer.held_out_scores(held, batch_users)
-    return score_metrics(positive, negatives, DEFAULT_KS, np.random.default_rng(seed))
+def held_out_metrics(scorer: Scorer, held: HeldOut, seed: int) -> dict:
+    return sampled_metrics(scorer, held, seed=seed)
 
 
 def _key(metrics: dict) -> tuple[float, ...]:
@@ -186,7 +177,8 @@ def fit(
     epoch = 0
     for epoch in range(1, config.max_epochs + 1):
         loss = _epoch(scorer, optimiser, data, split, config, rng, generator)
-        valid = held_out_metrics(scorer, split.valid, config.eval_batch_users, epoch)
+        require_finite(loss, f"NCF training loss at epoch {epoch}")
+        valid = held_out_metrics(scorer, split.tune, epoch)
         history["train_loss"].append(loss)
         history["valid_hr@10"].append(valid["hr@10"])
         history["valid_ndcg@10"].append(valid["ndcg@10"])

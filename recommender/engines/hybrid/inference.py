@@ -1,0 +1,70 @@
+"""`Hybrid` (top K) and `HybridRanking` (every candidate) for logged-in users: the learnt blend
+of model.py over the live parts it was trained with. It is ready only while every part's version
+is the one its weights were learnt on (a newer NCF, EASE, iALS or embeddings version makes it
+wait for the next Hybrid training)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recommender.engines.autoencoders import EMBEDDINGS_MODEL
+from recommender.engines.autoencoders import embeddings as emb
+from recommender.engines.base.engine import ServingDeps
+from recommender.engines.base.scoring import ScoringComponent, ScoringEngine, offline_test_metrics
+from recommender.engines.ease import MODEL_NAME as EASE
+from recommender.engines.ease import inference as ease_inference
+from recommender.engines.hybrid import MODEL_NAME
+from recommender.engines.hybrid.model import ContentSimilarity, HybridComponent, popularity
+from recommender.engines.ials import MODEL_NAME as IALS
+from recommender.engines.ials import inference as ials_inference
+from recommender.engines.ncf import MODEL_NAME as NCF
+from recommender.engines.ncf import inference as ncf_inference
+from recommender.evaluation.metrics import DEFAULT_KS
+from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
+
+
+def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> HybridComponent:
+    versions = stored.config["versions"]
+    parts: dict[str, ScoringComponent] = {}
+    for name in stored.config["parts"]:
+        if name == "popularity":
+            counts = stored.tensors["counts"].numpy()
+            parts[name] = popularity(stored.tensors["service_ids"].numpy(), counts)
+            continue
+        part = live.get(name)
+        if part is None or part.version != versions[name]:
+            raise NoModelError(f"Hybrid v{stored.version} needs {name} v{versions[name]} live")
+        parts[name] = part
+    return HybridComponent(stored.version, parts, stored.tensors["weights"].numpy())
+
+
+def live_component(deps: ServingDeps) -> HybridComponent | None:
+    # The parts are fetched first: the cache must not be re-entered from inside a build.
+    embeddings = emb.cached_embeddings(deps.models)
+    live = {
+        NCF: ncf_inference.component(deps),
+        EASE: ease_inference.live_component(deps),
+        IALS: ials_inference.live_component(deps),
+        "content": None
+        if embeddings is None
+        else ContentSimilarity(embeddings.services, embeddings.version),
+    }
+    stamps = tuple(stamp_name(name) for name in (NCF, EASE, IALS, EMBEDDINGS_MODEL))
+    return deps.models.get(MODEL_NAME, lambda stored: build(stored, live), depends_on=stamps)
+
+
+def offline_metrics(deps: ServingDeps, ks: Sequence[int] = DEFAULT_KS, seed=None) -> dict:
+    """Test metrics of the live Hybrid as served (see base/scoring.py)."""
+    return offline_test_metrics(deps, live_component(deps), "Hybrid", ks, seed)
+
+
+class Hybrid(ScoringEngine):
+    long = "Recommended by a blend of what users like you ordered and what fits your interests."
+    short = "Blended for you"
+
+    def component(self) -> HybridComponent | None:
+        return live_component(self.deps)
+
+
+def build_engine(deps: ServingDeps) -> Hybrid:
+    return Hybrid(deps)

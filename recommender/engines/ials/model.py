@@ -1,0 +1,94 @@
+"""iALS with the field's implementation, `implicit`'s CPU AlternatingLeastSquares (Hu, Koren and
+Volinsky, 2008): confidence alpha per accessed service, 1 elsewhere.
+
+Only the service factors are kept: a user's factors are always solved from their accessed
+services by implicit's own `recalculate_user` (the exact least-squares step of the training),
+for users known at training time as for newcomers, in serving as in evaluation. Item i of the
+factorisation is service row i of the training data's `IdIndex`; row 0 (unknown ids) has no
+interactions, so its factors are zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from scipy import sparse
+
+from recommender.engines.base.scoring import IdLists
+from recommender.id_index import IdIndex
+
+PRIOR_WEIGHT = 1e-4  # popularity only breaks ties (users without history)
+ITERATIONS = 15
+
+
+@dataclass(frozen=True)
+class Setting:
+    factors: int
+    regularization: float
+    alpha: float
+
+
+def als(setting: Setting, seed: int = 0) -> AlternatingLeastSquares:
+    return AlternatingLeastSquares(
+        factors=setting.factors,
+        regularization=setting.regularization,
+        alpha=setting.alpha,
+        iterations=ITERATIONS,
+        random_state=seed,
+        num_threads=1,  # the service shares its machine: one core per training
+    )
+
+
+def fit(
+    users: np.ndarray, rows: np.ndarray, n_users: int, n_rows: int, setting: Setting, seed: int
+) -> np.ndarray:
+    """Service factors [n_rows, factors] fitted on the (user row, service row) pairs."""
+    matrix = sparse.csr_matrix(
+        (np.ones(len(users), np.float32), (users, rows)), shape=(n_users, n_rows)
+    )
+    matrix.data[:] = 1.0
+    model = als(setting, seed)
+    model.fit(matrix, show_progress=False)
+    return np.ascontiguousarray(model.item_factors, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class IALSComponent:
+    version: int
+    services: IdIndex  # rows 1..n of `factors`
+    model: AlternatingLeastSquares  # holds the service factors [n + 1, f]
+    prior: np.ndarray  # [n + 1]
+
+    def batch_scores(
+        self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
+    ) -> np.ndarray:
+        """User factors solved from each history, dotted with the candidates' factors."""
+        rows = self.services.rows(histories.ids)
+        matrix = sparse.csr_matrix(
+            (np.ones(len(rows), np.float32), (histories.owners(), rows)),
+            shape=(len(histories), len(self.prior)),
+        )
+        matrix.data[:] = 1.0
+        matrix.data[matrix.indices == 0] = 0.0  # unknown services say nothing
+        matrix.eliminate_zeros()
+        users = self.model.recalculate_user(np.arange(len(histories)), matrix)
+        users = np.asarray(users, dtype=np.float32).reshape(len(histories), -1)
+        candidate_rows = self.services.rows(candidates).reshape(candidates.shape)
+        factors = self.model.item_factors[candidate_rows]
+        return (factors @ users[:, :, None])[..., 0] + self.prior[candidate_rows]
+
+
+def component(
+    version: int, ids: np.ndarray, factors: np.ndarray, counts: np.ndarray, setting: Setting
+) -> IALSComponent:
+    """The component of `ids` (sorted), their factors [n, f] and training counts; row 0 of the
+    model's factors (unknown ids) is zeros."""
+    model = als(setting)
+    padded = np.zeros((len(ids) + 1, factors.shape[1]), dtype=np.float32)
+    padded[1:] = factors
+    model.item_factors = padded
+    prior = np.zeros(len(ids) + 1, dtype=np.float32)
+    prior[1:] = PRIOR_WEIGHT * counts / max(float(counts.max(initial=0.0)), 1.0)
+    return IALSComponent(version, IdIndex(ids), model, prior)

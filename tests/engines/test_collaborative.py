@@ -1,0 +1,242 @@
+"""EASE, iALS, Hybrid and Auto (the champion) on one small clustered world trained once: the
+grids chosen on validation, promotion by the gate, served scores equal to the evaluated ones,
+the champion served by Auto and shown in /health."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recommender.engines.auto.pipeline import ChampionPipeline
+from recommender.engines.base.interactions import read_interactions
+from recommender.engines.base.scoring import component_scorer
+from recommender.engines.ease import inference as ease_inference
+from recommender.engines.ease.model import ease_weights, gram, modelled_rows
+from recommender.engines.ease.pipeline import EASEConfig, EASEPipeline
+from recommender.engines.hybrid import inference as hybrid_inference
+from recommender.engines.hybrid.model import fit_weights, standardised
+from recommender.engines.hybrid.pipeline import HybridPipeline
+from recommender.engines.ials import inference as ials_inference
+from recommender.engines.ials.pipeline import IALSConfig, IALSPipeline
+from recommender.engines.ncf import inference as ncf_inference
+from recommender.engines.ncf.pipeline import NCFPipeline
+from recommender.engines.popularity.pipeline import PopularityPipeline
+from recommender.evaluation import protocol
+from recommender.model_store import versions as model_store
+from recommender.models.ops import PipelineMetadata
+from tests.api.helpers import body
+from tests.app_helpers import change_settings, deps, engine, env
+from tests.conftest import TEST_MONGODB_HOST, fresh_store
+from tests.engines.test_ncf import FAST, cluster_of, clustered_dump, context, train_embeddings_stage
+
+pytestmark = pytest.mark.slow  # the world trains every engine once (about 15 s)
+SEED = 3
+IALS_FAST = IALSConfig(factors=(8, 16), regularization=(0.1, 1.0), alpha=(1.0, 5.0))
+PIPELINES = {
+    "ncf": lambda: NCFPipeline(FAST),
+    "ease": lambda: EASEPipeline(EASEConfig(lambdas=(1.0, 10.0, 100.0))),
+    "ials": lambda: IALSPipeline(IALS_FAST),
+    "popularity": PopularityPipeline,
+    "hybrid": HybridPipeline,
+    "champion": ChampionPipeline,
+}
+COMPONENTS = {
+    "NCF": ncf_inference.component,
+    "EASE": ease_inference.live_component,
+    "iALS": ials_inference.live_component,
+    "Hybrid": hybrid_inference.live_component,
+}
+
+
+@pytest.fixture(scope="module")
+def world():
+    from recommender import create_app
+
+    with fresh_store(TEST_MONGODB_HOST) as store:
+        app = create_app("testing", **store, RS_API_TOKEN=None, MODEL_RELOAD_INTERVAL=0)
+        with app.app_context():
+            dump = clustered_dump(users=120)
+            train_embeddings_stage()
+            outcomes = {name: make().run(env(), seed=SEED) for name, make in PIPELINES.items()}
+            yield app, dump, outcomes
+
+
+def metadata(pipeline: str, step: str) -> dict:
+    run = PipelineMetadata.objects(pipeline=pipeline).order_by("-id").first()
+    return next(s for s in run.steps if s.name == step).details
+
+
+def test_every_engine_is_promoted_on_one_split(world):
+    _, _, outcomes = world
+    assert {name: o.status for name, o in outcomes.items()} == dict.fromkeys(PIPELINES, "promoted")
+    splits = {o.metrics["split"] for name, o in outcomes.items() if "model" in o.metrics}
+    assert len(splits) == 1
+    for name in ("ncf", "ease", "ials", "hybrid"):
+        gate = outcomes[name].metrics["model"]["gate"]
+        popularity = outcomes[name].metrics["popularity"]["gate"]
+        assert gate["ndcg@10"] >= popularity["ndcg@10"] + 0.005
+        assert gate["users"] >= 10
+
+
+def test_settings_are_chosen_on_the_tune_part_and_recorded(world):
+    ease = metadata("EASE", "train")
+    assert [entry["setting"] for entry in ease["grid"]] == [1.0, 10.0, 100.0]
+    best = max(ease["grid"], key=lambda entry: entry["tune"]["ndcg@10"])
+    assert ease["chosen"] == best["setting"]
+    assert model_store.live_version("ease").config["lambda"] == ease["chosen"]
+
+    ials = metadata("iALS", "train")
+    assert len(ials["grid"]) == 8
+    best = max(ials["grid"], key=lambda entry: entry["tune"]["ndcg@10"])
+    assert ials["chosen"] == best["setting"]
+    assert model_store.live_version("ials").config["setting"] == ials["chosen"]
+
+    hybrid = metadata("Hybrid", "train")
+    assert hybrid["parts"] == ["ncf", "ease", "ials", "content", "popularity"]
+    assert set(hybrid["chosen"]["weights"]) == set(hybrid["parts"])
+
+
+@pytest.mark.parametrize("name", list(COMPONENTS))
+def test_served_scores_equal_the_evaluated_ones(world, name):
+    """The offline evaluator's scorer and the served engine score the same user's candidates
+    alike (the user's history being what the evaluator gives it: training positives)."""
+    data = read_interactions()
+    split = protocol.split(data, SEED)
+    scorer = component_scorer(COMPONENTS[name](deps()), data, split)
+    user_row = int(split.test.users[0])
+    items = split.test.candidates()[:1]
+    history = data.services.ids[split.train_services[split.train_users == user_row] - 1]
+    user_id = int(data.users.ids[user_row - 1])
+    candidates = data.services.ids[items[0] - 1]
+
+    evaluated = scorer(np.array([user_row]), items)[0]
+    served = engine(name).answer(context(user_id, candidates, history), 3, ranking=True)
+
+    by_service = dict(zip(served.services, served.scores, strict=True))
+    np.testing.assert_allclose(
+        [by_service[s] for s in candidates.tolist()], evaluated, rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", ["EASE", "iALS", "Hybrid"])
+def test_recommends_the_users_own_cluster(world, name):
+    _, dump, _ = world
+    member = dump["users"][1]  # cluster 1
+    accessed = member["accessed_services"]
+    candidates = [s for s in range(1, 33) if s not in accessed]
+
+    top = engine(name).answer(context(member["id"], candidates, accessed), 3, ranking=False)
+    ranking = engine(name).answer(context(member["id"], candidates, accessed), 3, ranking=True)
+
+    assert [cluster_of(s) for s in top.services] == [1, 1, 1]
+    assert sorted(ranking.services) == sorted(candidates)
+    assert ranking.services[:3] == top.services
+    assert engine(name).model_version() == model_store.live_version(name.lower()).version
+
+
+def test_offline_evaluators_of_the_new_engines_agree_with_their_pipelines(world):
+    _, _, outcomes = world
+    for name, module in (("ease", ease_inference), ("ials", ials_inference)):
+        served = module.offline_metrics(deps(), seed=SEED)
+        recorded = outcomes[name].metrics["model"]["test"]
+        assert served["ndcg@10"] == pytest.approx(recorded["ndcg@10"])
+        assert served["full"] == pytest.approx(recorded["full"])
+
+
+def test_the_champion_has_the_best_gate_ndcg_and_serves_auto(world):
+    app, dump, outcomes = world
+    gates = {
+        name: outcomes[name].metrics["model"]["gate"]["ndcg@10"]
+        for name in ("ncf", "hybrid", "ease", "ials")
+    }
+    champion = model_store.live_version("champion").config
+    assert champion["model"] == max(gates, key=gates.get)
+    assert champion["gate_ndcg@10"] == max(gates.values())
+    member = dump["users"][2]
+
+    client = app.test_client()
+    auto = client.post("/recommendations", json=body(user_id=member["id"], candidates=[]))
+    ranked = client.post(
+        "/recommendations",
+        json=body(user_id=member["id"], engine_version="AutoRanking", candidates=[]),
+    )
+    asked = client.post(
+        "/recommendations", json=body(user_id=member["id"], engine_version="iALS", candidates=[])
+    )
+    health = client.get("/health").json
+
+    assert auto.json["engine_version"] == "Auto"  # the default, DEFAULT_RECOMMENDATION_ALG
+    champion_engine = engine(champion["engine"])
+    expected = champion_engine.answer(
+        context(member["id"], auto.json["recommendations"], member["accessed_services"]),
+        3,
+        ranking=False,
+    )
+    assert sorted(auto.json["recommendations"]) == sorted(expected.services)
+    assert ranked.json["engine_version"] == "AutoRanking"
+    assert len(ranked.json["recommendations"]) == 32 - len(member["accessed_services"])
+    assert asked.json["engine_version"] == "iALS"  # an explicit engine is still honoured
+    assert health["training"]["champion"]["engine"] == champion["engine"]
+    assert health["training"]["champion"]["version"] == engine("Auto").model_version()
+    assert health["recommender_engines"]["Auto"]["status"] == "UP"
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+
+def test_ease_weights_are_the_ridge_regression_of_each_service_on_the_others():
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 7)) < 0.3).astype(np.float64)
+    users, columns = np.nonzero(x)
+
+    weights = ease_weights(gram(users, columns, 60, 7), lam=2.0)
+
+    assert np.allclose(np.diag(weights), 0.0)
+    for j in range(7):
+        others = [i for i in range(7) if i != j]
+        a = x[:, others]
+        ridge = np.linalg.solve(a.T @ a + 2.0 * np.eye(6), a.T @ x[:, j])
+        np.testing.assert_allclose(weights[others, j], ridge, rtol=1e-3, atol=1e-4)
+
+
+def test_ease_models_only_the_most_accessed_services_above_its_size_limit():
+    counts = np.array([0.0, 5, 0, 9, 1, 9, 2])
+
+    assert modelled_rows(counts, 10).tolist() == [1, 3, 4, 5, 6]
+    assert modelled_rows(counts, 3).tolist() == [1, 3, 5]  # 9, 9, 5: ties by the lower row
+
+
+def test_hybrid_waits_when_a_part_is_replaced_and_a_wider_margin_rejects(world):
+    # Last in the module: it changes the world.
+    stored = model_store.load("ease")
+    model_store.promote(
+        model_store.save_candidate(
+            "ease",
+            {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in stored.tensors.items()},
+            config=stored.config,
+        )
+    )
+
+    assert engine("Hybrid").is_ready() == (False, "Missing model in db")
+
+    change_settings(PROMOTION_MARGIN=1.0)
+    outcome = EASEPipeline(EASEConfig(lambdas=(10.0,))).run(env(), seed=SEED)
+    assert outcome.status == "rejected" and "by the margin 1.0" in outcome.reason
+    change_settings(PROMOTION_MIN_USERS=10_000)
+    outcome = EASEPipeline(EASEConfig(lambdas=(10.0,))).run(env(), seed=SEED)
+    assert outcome.status == "rejected" and "at least 10000 needed" in outcome.reason
+
+
+def test_hybrid_weights_follow_the_informative_part_and_features_are_standardised_per_user():
+    rng = np.random.default_rng(0)
+    informative = rng.random((300, 100))
+    informative[:, 0] += 0.5  # the positive (first) scores high on part 0 only
+    features = np.stack([informative, rng.random((300, 100))], axis=-1)
+
+    weights, ndcg = fit_weights(standardised(features), rng)
+
+    assert weights[0] > 0 and weights[1] == 0  # scale-free: any positive weight alone
+    assert ndcg > 0.5
+    scaled = standardised(np.stack([informative * 7 + 3, informative], axis=-1))
+    np.testing.assert_allclose(scaled[..., 0], scaled[..., 1])  # scale and offset removed
