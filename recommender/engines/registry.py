@@ -179,6 +179,10 @@ class Registry:
         """One readiness check per served name, for `GET /health`."""
         return {name: served.engine.is_ready for name, served in self.served.items()}
 
+    def pipeline_of(self, name: str) -> str | None:
+        """The training pipeline whose verdict decides whether served name `name` has a model."""
+        return self.served[name].spec.pipeline
+
     # --- selection ---
 
     def _order(self, requested: str | None, default: str | None, anonymous: bool):

@@ -66,6 +66,8 @@ class EngineSpec:
     - `anonymous`: it can serve visitors who are not logged in.
     - `floor`: always ready and the last resort; asked for by name, anonymous visitors still
       get a trained anonymous engine first (the Random engines).
+    - `pipeline`: the training pipeline whose verdict decides whether it has a model (the
+      `pipeline` of its runs' metadata); defaults to `top_k`. `/health` reads that verdict.
     """
 
     name: str
@@ -77,6 +79,7 @@ class EngineSpec:
     anonymous: bool = False
     floor: bool = False
     description: str = ""
+    pipeline: str | None = None
     served: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,3 +87,5 @@ class EngineSpec:
         if names and self.serve is None:
             raise ValueError(f"engine {self.name!r} has served names but no serve factory")
         object.__setattr__(self, "served", names)
+        if self.pipeline is None:
+            object.__setattr__(self, "pipeline", self.top_k)

@@ -11,12 +11,14 @@ from recommender.broker import BusSettings, check
 from recommender.celery_app import celery
 from recommender.engines.auto import MODEL_NAME as CHAMPION
 from recommender.models.marketplace import Service, User
-from recommender.models.ops import ModelVersion, UpdateTask
+from recommender.models.ops import ModelVersion, PipelineMetadata, UpdateTask
 from recommender.services.runtime import runtime
 
 logger = logging.getLogger(__name__)
-UP, DOWN, DISABLED = "UP", "DOWN", "DISABLED"
-HEALTHY = {UP, DISABLED}  # a check switched off by the settings does not make its parent DOWN
+UP, DOWN, DISABLED, NOT_PROMOTED = "UP", "DOWN", "DISABLED", "NOT_PROMOTED"
+# A check switched off by the settings does not make its parent DOWN, nor does an engine whose
+# training gate kept its model out: its requests go to the next engine, as configured.
+HEALTHY = {UP, DISABLED, NOT_PROMOTED}
 CELERY_TIMEOUT_S = 3.0
 PING_TASK = "recommender.tasks.ping"
 
@@ -75,9 +77,27 @@ def databus() -> dict:
 
 
 def engines() -> dict:
-    """One node per served engine name (its readiness)."""
-    checks = runtime().engines.health_checks()
-    return branch(**{name: leaf(*ready()) for name, ready in checks.items()})
+    """One node per served engine name (its readiness): UP with a model; NOT_PROMOTED when
+    it has none because its pipeline's latest run was rejected (its gate's reason given);
+    otherwise DOWN (never trained, training failed, or the model cannot be loaded)."""
+    registry = runtime().engines
+    nodes = {}
+    for name, ready in registry.health_checks().items():
+        ok, error = ready()
+        verdict = None if ok else latest_verdict(registry.pipeline_of(name))
+        if verdict is not None and verdict.status == "rejected":
+            nodes[name] = {"status": NOT_PROMOTED, "reason": verdict.reason}
+        else:
+            nodes[name] = leaf(ok, error)
+    return branch(**nodes)
+
+
+def latest_verdict(pipeline: str | None) -> PipelineMetadata | None:
+    """The newest run of `pipeline` (status and reason only), if any."""
+    if pipeline is None:
+        return None
+    runs = PipelineMetadata.objects(pipeline=pipeline).order_by("-start_time")
+    return runs.only("status", "reason").first()
 
 
 def training() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from recommender.engines.popularity.pipeline import train as train_popularity
+from recommender.models.ops import PipelineMetadata
 from recommender.services.bookkeeping import writer
 from recommender.services.runtime import runtime
 from tests.api.helpers import body, load
@@ -87,6 +89,30 @@ def test_health_has_one_check_per_registered_engine(client):
     train_popularity(env())
     engines = client.get("/health").get_json()["recommender_engines"]
     assert engines["Popularity"] == {"status": "UP"}
+
+
+def test_an_engine_its_gate_rejected_is_not_promoted_not_down(client):
+    """A rejected model leaves the engine NOT_PROMOTED with the gate's reason, which keeps its
+    parent UP (the next engine answers, as configured); a failed run leaves it DOWN."""
+    from recommender.services import health
+
+    load()
+    reason = "too few orders to count (at least 10 needed)"
+    PipelineMetadata(pipeline="Popularity", status="rejected", reason=reason).save()
+    engines = client.get("/health").get_json()["recommender_engines"]
+    assert engines["Popularity"] == {"status": "NOT_PROMOTED", "reason": reason}
+    assert health.branch(Popularity=engines["Popularity"], Random=engines["Random"]) == {
+        "status": "UP",
+        "Popularity": {"status": "NOT_PROMOTED", "reason": reason},
+        "Random": {"status": "UP"},
+    }
+
+    later = PipelineMetadata(pipeline="Popularity", status="failed", reason="boom")
+    later.start_time += dt.timedelta(seconds=1)
+    later.save()
+    engines = client.get("/health").get_json()["recommender_engines"]
+    assert engines["Popularity"] == {"status": "DOWN", "error": "Missing model in db"}
+    assert health.branch(Popularity=engines["Popularity"])["status"] == "DOWN"
 
 
 def test_multiprocess_mode_reports_every_worker(tmp_path):

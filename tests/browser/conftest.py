@@ -85,6 +85,7 @@ def site() -> Iterator[Site]:
             RS_API_TOKEN=TOKEN,
             MODEL_RELOAD_INTERVAL=0,
             CELERY_TASK_ALWAYS_EAGER=True,
+            PROMOTION_MIN_USERS=1,  # a small world: let the gates judge on its few users
         )
         with app.app_context():
             dump = generate_marketplace(users=60, services=30, seed=3)

@@ -82,7 +82,8 @@ def test_the_overview_shows_health_engines_the_update_and_traffic(driver, site):
     update = driver.find_element(By.XPATH, "//section[h2[@id='update']]").text
     assert "succeeded" in update
     outcomes = {row[0]: row[1] for row in rows(driver, "Training outcomes")}
-    assert set(outcomes) == {"AE", "Embedding", "NCF", "RL", "Popularity"}
+    chain = {"AE", "Embedding", "NCF", "EASE", "iALS", "Hybrid", "Champion", "RL", "Popularity"}
+    assert set(outcomes) == chain
     served = {
         (engine, panel): int(day)
         for engine, panel, _, day in rows(driver, "Recommendations served")

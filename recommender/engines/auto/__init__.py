@@ -17,5 +17,6 @@ SPEC = EngineSpec(
             help="Record the personalised engine with the best gate NDCG@10 (served as Auto).",
         ),
     ),
+    pipeline="Champion",
     description="Served by the personalised engine with the best validation (gate) NDCG@10.",
 )
