@@ -14,7 +14,13 @@ from pydantic import ValidationError
 from scipy.stats import chisquare
 
 from recommender.databus.publisher import message_of
-from recommender.engines.base.engine import RecommendationContext
+from recommender.engines.base.engine import (
+    Engine,
+    EngineResult,
+    RecommendationContext,
+    Scored,
+    same,
+)
 from recommender.engines.popularity.pipeline import train as train_popularity
 from recommender.evaluation.exploration import Exploration, choose, marginals
 from recommender.models.activity import Recommendation
@@ -22,12 +28,19 @@ from recommender.models.ops import utcnow
 from recommender.services.bookkeeping import writer
 from recommender.services.recommendations import recommend
 from recommender.services.runtime import runtime
-from recommender.services.serving_policy import ExplorationSettingsError, generator, replay
+from recommender.services.serving_policy import (
+    ExplorationSettingsError,
+    ServingPolicy,
+    generator,
+    record,
+    replay,
+)
 from recommender.settings import load_settings
 from tests.api.helpers import body, load, recommendable_ids
 from tests.api.test_recommendations import ok
 from tests.app_helpers import engine, env
 from tests.conftest import build_app
+from tests.experiments.helpers import definition
 
 K = 3  # panel v1
 EPSILON = 0.3
@@ -279,3 +292,53 @@ def test_bad_exploration_settings_are_refused_naming_the_setting(settings, named
 def test_a_pool_too_wide_for_exact_propensities_stops_the_app(store_overrides):
     with pytest.raises(ExplorationSettingsError, match=r"EXPLORATION_POOL=500.*use a smaller pool"):
         build_app(store_overrides, EXPLORATION_TEMPERATURE_V1=0.5, EXPLORATION_POOL=500)
+
+
+def test_an_experiment_variant_is_recorded_in_the_policy(explore):
+    app, _ = explore(EXPLORATION_EPSILON_V1=EPSILON)
+    client = app.test_client()
+    created = client.post("/experiments", json=definition(panels=["v1"])).get_json()
+    for _ in range(20):
+        answer = client.post("/recommendations", json=body())
+        assert answer.status_code == 200
+    writer.flush()
+    docs = list(Recommendation._get_collection().find())
+    assert {doc["variant"] for doc in docs} == {"control", "treatment"}
+    for doc in docs:
+        policy = doc["policy"]
+        assert policy["experiment"] == doc["experiment"] == created["id"]
+        assert policy["variant"] == doc["variant"]
+        assert policy["engine"] == doc["engine_version"]
+        # The variant's engine: Random draws uniformly itself; Popularity is explored.
+        epsilon = 1.0 if policy["engine"] == "Random" else EPSILON
+        assert policy["exploration"]["method"] == "epsilon"
+        assert policy["exploration"]["epsilon"] == epsilon
+
+
+class OwnSlate(Engine):
+    """An engine whose answer is its own slate (as RL's): it scores no candidate alone."""
+
+    def is_ready(self):
+        return True, None
+
+    def recommend(self, context, k):
+        return EngineResult.build(context.candidates[:k], [0.5] * k, "long", "short")
+
+
+def test_an_engine_without_scores_serves_its_own_slate_recorded_as_deterministic():
+    policy = ServingPolicy(load_settings("testing", EXPLORATION_EPSILON_V1=1.0))
+    context = RecommendationContext(candidates=np.arange(10, 20, dtype=np.int64))
+    result = policy.answer(OwnSlate(), context, K, ranking=False)
+    assert result.services == [10, 11, 12] and result.draw is None
+    stored = record("OwnSlate", OwnSlate(), result, None)
+    assert stored["propensities"] == [1.0] * K and stored["slate_propensity"] == 1.0
+    assert stored["policy"]["exploration"]["method"] == "off"
+
+
+def test_scores_that_are_not_finite_rank_last_in_an_explored_draw():
+    ids = np.arange(100, 106, dtype=np.int64)
+    scores = np.array([np.nan, 0.9, -np.inf, 0.5, 0.7, np.nan])
+    scored = Scored(ids, scores, same("long", "short"))
+    exploration = Exploration("plackett_luce", temperature=0.01)
+    shown = {tuple(ServingPolicy.draw(scored, K, exploration, seed).services) for seed in range(50)}
+    assert shown == {(101, 104, 103)}  # a low temperature shows the finite three, best first
