@@ -342,3 +342,18 @@ def test_scores_that_are_not_finite_rank_last_in_an_explored_draw():
     exploration = Exploration("plackett_luce", temperature=0.01)
     shown = {tuple(ServingPolicy.draw(scored, K, exploration, seed).services) for seed in range(50)}
     assert shown == {(101, 104, 103)}  # a low temperature shows the finite three, best first
+
+
+def test_plackett_luce_over_the_pool_draws_what_choose_over_every_score_draws():
+    rng = np.random.default_rng(3)
+    # Many ties, some at the pool's edge: the pool must keep choose's own order.
+    scores = rng.integers(0, 30, size=1000).astype(np.float64)
+    ids = np.arange(5000, 6000, dtype=np.int64)
+    scored = Scored(ids, scores, same("long", "short"))
+    exploration = Exploration("plackett_luce", temperature=2.0, pool=20)
+    for seed in range(200):
+        served = ServingPolicy.draw(scored, K, exploration, seed)
+        full = choose(scores, K, exploration, generator(seed))
+        assert served.services == ids[full.positions].tolist()
+        np.testing.assert_allclose(served.draw.propensities, full.propensities, rtol=1e-12)
+        assert served.draw.slate_propensity == pytest.approx(full.slate_propensity, rel=1e-12)
