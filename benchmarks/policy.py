@@ -18,7 +18,8 @@ shuffled order, so that drift of the shared machine and of the growing store fal
 
 Per policy: p50 / p95 of the request time over all requests; per round the median's difference
 from `before`, and its mean with a 95% interval over the rounds. Then the pieces in isolation
-(timeit, best of 7): `choose` per method at 1,000 candidates, a per-request generator, `record`.
+(timeit, best of 7): the greedy answer from 1,000 scored candidates, the epsilon-greedy and
+Plackett-Luce answers (`ServingPolicy.draw`: generator, `choose`, answer), `record`.
 """
 
 from __future__ import annotations
@@ -142,25 +143,31 @@ def report(times: dict[str, list[list[float]]]) -> None:
 
 
 def pieces(args) -> None:
-    from recommender.engines.base.engine import EngineResult
+    from recommender.engines.base.engine import EngineResult, Scored, same, seeded
     from recommender.engines.random.engine import RandomEngine
-    from recommender.evaluation.exploration import Exploration, choose
-    from recommender.services.serving_policy import generator, record
+    from recommender.evaluation.exploration import Exploration
+    from recommender.services.serving_policy import ServingPolicy, record
 
     rng = np.random.default_rng(args.seed)
-    scores = rng.random(args.candidates)
-    greedy = np.argsort(-scores)[:3]
+    scored = Scored(
+        np.arange(args.candidates, dtype=np.int64), rng.random(args.candidates), same("l", "s")
+    )
     result = EngineResult([1, 2, 3], [0.3, 0.2, 0.1], ["a"] * 3, ["b"] * 3)
     engine = RandomEngine()
+    epsilon = Exploration("epsilon", 0.05)
+    plackett_luce = Exploration("plackett_luce", temperature=args.temperature)
     cases = {
-        "generator(seed) (per explored request)": lambda: generator(12345),
-        "choose epsilon 0.05": lambda: choose(scores, 3, Exploration("epsilon", 0.05), rng, greedy),
-        f"choose plackett_luce T={args.temperature} pool 20": lambda: choose(
-            scores, 3, Exploration("plackett_luce", temperature=args.temperature), rng, greedy
+        "greedy answer (`Scored.top`, what `off` does)": lambda: scored.top(3),
+        "a generator set to a seed": lambda: seeded(rng, 12345),
+        "epsilon 0.05 answer (`ServingPolicy.draw`)": lambda: ServingPolicy.draw(
+            scored, 3, epsilon, 12345, rng
         ),
-        "record (policy + propensities)": lambda: record("X", engine, result, None),
+        f"Plackett-Luce T={args.temperature}, pool 20 answer": lambda: ServingPolicy.draw(
+            scored, 3, plackett_luce, 12345, rng
+        ),
+        "`record` (policy + propensities)": lambda: record("X", engine, result, None),
     }
-    print("\n| Piece (1,000 candidates, K = 3) | us per call |")
+    print(f"\n| Piece ({args.candidates:,} scored candidates, K = 3) | us per call |")
     print("|---|---:|")
     for name, call in cases.items():
         seconds = min(timeit.repeat(call, number=2000, repeat=7)) / 2000

@@ -82,12 +82,12 @@ def _check_pool(exploration: Exploration, k: int, setting: str) -> None:
 _THREAD = threading.local()
 
 
-def _thread_generator(seed: int) -> np.random.Generator:
-    """This request thread's own generator, set to `seed` (a generator is not thread-safe)."""
+def _thread_generator() -> np.random.Generator:
+    """This request thread's own generator (a generator is not thread-safe)."""
     rng = getattr(_THREAD, "rng", None)
     if rng is None:
         rng = _THREAD.rng = np.random.Generator(np.random.PCG64(0))
-    return seeded(rng, seed)
+    return rng
 
 
 class ServingPolicy:
@@ -112,7 +112,7 @@ class ServingPolicy:
             scored = engine.scored(context)
             if scored is not None:
                 seed = self._seeds.getrandbits(63)
-                return self.draw(scored, k, exploration, seed, _thread_generator(seed))
+                return self.draw(scored, k, exploration, seed, _thread_generator())
         return engine.answer(context, k, ranking)
 
     @staticmethod
