@@ -6,11 +6,17 @@ services of their history; each candidate gets FEATURES:
 - overlap: declared categories and scientific domains shared with the user, capped at
   MAX_OVERLAP and scaled to [0, 1];
 - any_overlap: 1 when there is any shared interest (the interest-overlap rule's first key);
+- interest_cosine: the overlap over the geometric mean of the two interest counts (a
+  specialist's one shared interest says more than a generalist's);
 - history_mean: cosine between the candidate's content embedding and the mean of the history's;
 - history_max: the largest cosine to any one history service (1 - novelty: how far the
   candidate is from everything the user already used);
+- history_interests: cosine between the candidate's declared interests and those of the
+  history's services together (what the user's past services say they care about);
 - popularity: log-scaled clicks and orders in the training data, in [0, 1];
-- popular_overlap: popularity x any_overlap (the rule's tie-break among matching services).
+- popular_overlap: popularity x any_overlap (the rule's tie-break among matching services);
+- value_rate: what the service earned per showing in the training logs, shrunk towards the
+  mean of all services and scaled to [0, 1] (the appeal no declared field shows).
 The actor turns a state into one weight per feature; a candidate's score is features @ weights.
 Row 0 of every table is padding (missing history slots, unknown services): all features 0.
 """
@@ -27,10 +33,13 @@ from torch.nn import functional
 FEATURES = (
     "overlap",
     "any_overlap",
+    "interest_cosine",
     "history_mean",
     "history_max",
+    "history_interests",
     "popularity",
     "popular_overlap",
+    "value_rate",
 )
 MAX_OVERLAP = 3.0
 
@@ -70,15 +79,21 @@ def vocabulary_of(docs: Iterable[Mapping | None]) -> dict:
 
 @dataclass(frozen=True)
 class ServiceTable:
-    """Per service row (row 0: padding): unit content embedding, declared interests, popularity."""
+    """Per service row (row 0: padding): unit content embedding, declared interests, and the
+    training statistics (see STATISTICS)."""
 
     embeddings: torch.Tensor  # float [S + 1, E]
     interests: torch.Tensor  # float 0/1 [S + 1, V]
     popularity: torch.Tensor  # float [S + 1], in [0, 1]
+    value_rate: torch.Tensor  # float [S + 1], in [0, 1]
 
     @classmethod
     def build(
-        cls, embeddings: np.ndarray, interests: np.ndarray, popularity: np.ndarray
+        cls,
+        embeddings: np.ndarray,
+        interests: np.ndarray,
+        popularity: np.ndarray,
+        value_rate: np.ndarray,
     ) -> ServiceTable:
         """Arrays WITHOUT the padding row (one row per service); it is added here."""
 
@@ -87,7 +102,22 @@ class ServiceTable:
             pad = np.zeros((1, *array.shape[1:]), dtype=np.float32)
             return torch.from_numpy(np.concatenate([pad, array]))
 
-        return cls(padded(embeddings), padded(interests), padded(popularity))
+        return cls(padded(embeddings), padded(interests), padded(popularity), padded(value_rate))
+
+
+# The per-service statistics a trained model keeps (training data), by ServiceTable field.
+STATISTICS = ("popularity", "value_rate")
+PRIOR_SHOWINGS = 10.0  # value_rate's shrinkage: a service shown this often is half its own
+
+
+def value_rates(values: np.ndarray, showings: np.ndarray) -> np.ndarray:
+    """Per service: (value earned + PRIOR_SHOWINGS x the mean rate) / (showings +
+    PRIOR_SHOWINGS), scaled by the largest to [0, 1]."""
+    values, showings = np.asarray(values, np.float64), np.asarray(showings, np.float64)
+    mean = values.sum() / max(showings.sum(), 1.0)
+    rates = (values + PRIOR_SHOWINGS * mean) / (showings + PRIOR_SHOWINGS)
+    top = rates.max(initial=0.0)
+    return (rates / top if top > 0 else rates).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -119,6 +149,11 @@ def state_vector(table: ServiceTable, states: States) -> torch.Tensor:
     return torch.cat([states.user, mean, declared.clamp(max=1.0), length], dim=1)
 
 
+def overlap_counts(table: ServiceTable, states: States, candidates: torch.Tensor) -> torch.Tensor:
+    """[B, C] declared interests each candidate shares with the request's user."""
+    return torch.einsum("bcv,bv->bc", table.interests[candidates], states.interests)
+
+
 def candidate_features(
     table: ServiceTable, states: States, candidates: torch.Tensor
 ) -> torch.Tensor:
@@ -126,7 +161,11 @@ def candidate_features(
     mean, history = history_summary(table, states.history)
     content = table.embeddings[candidates]  # [B, C, E]
     interests = table.interests[candidates]  # [B, C, V]
-    overlap = torch.einsum("bcv,bv->bc", interests, states.interests)
+    overlap = overlap_counts(table, states, candidates)
+    sizes = table.interests[candidates].sum(dim=2) * states.interests.sum(dim=1, keepdim=True)
+    interest_cosine = overlap / sizes.clamp_min(1.0).sqrt()
+    past = functional.normalize(table.interests[states.history].sum(dim=1), dim=-1)
+    history_interests = torch.einsum("bcv,bv->bc", functional.normalize(interests, dim=-1), past)
     any_overlap = (overlap > 0).float()
     history_mean = torch.einsum("bce,be->bc", content, mean)
     history_max = torch.einsum("bce,bne->bcn", content, history).amax(dim=2).clamp_min(0.0)
@@ -136,10 +175,13 @@ def candidate_features(
         [
             overlap.clamp(max=MAX_OVERLAP) / MAX_OVERLAP,
             any_overlap,
+            interest_cosine,
             history_mean,
             history_max,
+            history_interests,
             popularity,
             popularity * any_overlap,
+            table.value_rate[candidates],
         ],
         dim=2,
     )

@@ -54,6 +54,18 @@ def popularity_counts(ids: np.ndarray, events: Iterable[np.ndarray]) -> np.ndarr
     return counts
 
 
+def value_sums(ids: np.ndarray, sars: SarsSet) -> tuple[np.ndarray, np.ndarray]:
+    """Per sorted id: (value earned, times shown) over the transitions of `sars`."""
+    shown = np.fromiter((s for a in sars.actions for s in a), np.int64)
+    values = np.fromiter((v for vals in sars.values for v in vals), np.float64)
+    rows = _rows(ids, shown)
+    known = rows > 0
+    earned, showings = np.zeros(len(ids) + 1), np.zeros(len(ids) + 1)
+    np.add.at(earned, rows[known], values[known])
+    np.add.at(showings, rows[known], 1.0)
+    return earned[1:], showings[1:]
+
+
 @dataclass
 class SarsSet:
     """Parsed SARS, one entry per transition (plain lists: they are ragged)."""

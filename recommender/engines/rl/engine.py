@@ -28,6 +28,7 @@ from recommender.engines.base.engine import (
 )
 from recommender.engines.rl import MODEL_NAME
 from recommender.engines.rl.candidates import (
+    STATISTICS,
     ServiceTable,
     States,
     candidate_features,
@@ -97,10 +98,15 @@ def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray
         actor = Actor(Shape.from_dict(stored.config["shapes"][panel]))
         actor.load_state_dict(state)
         actors[actor.shape.k] = actor.eval()
-    popularity_ids = stored.tensors["popularity"]["ids"].numpy()
-    trained_rows = IdIndex(popularity_ids).rows(services)
-    padded = np.concatenate([[0.0], stored.tensors["popularity"]["values"].numpy()])
-    popularity = padded[trained_rows]  # 0 for services unseen in training
+    statistics = stored.tensors["statistics"]
+    trained_rows = IdIndex(statistics["ids"].numpy()).rows(services)
+    # Services added since training: popularity 0, the median value rate (the prior's
+    # neighbourhood: nothing is known about them yet).
+    known = {}
+    for name in STATISTICS:
+        values = statistics[name].numpy()
+        unseen = 0.0 if name == "popularity" else float(np.median(values)) if len(values) else 0.0
+        known[name] = np.concatenate([[unseen], values])[trained_rows]
     service_ids, service_docs = _interests(Service)
     user_ids, user_docs = _interests(User)
     by_id = dict(zip(service_ids.tolist(), service_docs, strict=True))
@@ -115,7 +121,7 @@ def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray
         table=ServiceTable.build(
             embeddings.services.rows(services) if len(services) else np.zeros((0, 1), np.float32),
             interest_matrix(ordered, vocabulary)[1:],
-            popularity,
+            **known,
         ),
         user_index=IdIndex(user_ids),
         user_interests=torch.from_numpy(interest_matrix(user_docs, vocabulary)),

@@ -28,11 +28,13 @@ from recommender.engines.rl.candidates import (
     FEATURES,
     ServiceTable,
     candidate_features,
+    overlap_counts,
     scores,
     state_vector,
 )
 from recommender.engines.rl.data import Requests, ServiceSpace, UserSpace
 from recommender.engines.rl.networks import Actor
+from recommender.engines.rule.scoring import rule_scores
 from recommender.evaluation import offpolicy
 from recommender.panels import PANEL_OF_K
 
@@ -88,6 +90,22 @@ def popularity_chooser(table: ServiceTable, k: int) -> Chooser:
     def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
         rows = batch.candidates.numpy()
         return top_k(score[rows], rows, k)
+
+    return pick
+
+
+def rule_chooser(table: ServiceTable, users: UserSpace, accessed: np.ndarray, k: int) -> Chooser:
+    """The interest-overlap rule (engines/rule/scoring.py): shared declared interests, then how
+    many users accessed the service, then the lower id; used when no InterestRule engine is
+    served."""
+    tie = -1e-9 * np.arange(len(accessed) + 1)
+
+    def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
+        rows = batch.candidates.numpy()
+        overlaps = overlap_counts(table, batch.states(users), batch.candidates).numpy()
+        popularity = np.concatenate([[0.0], accessed])[rows]
+        score = rule_scores(overlaps, popularity, most=float(accessed.max(initial=0.0)))
+        return top_k(score + tie[rows], rows, k)
 
     return pick
 

@@ -47,9 +47,11 @@ from recommender.engines.base.pipeline import (
 from recommender.engines.rl import MODEL_NAME
 from recommender.engines.rl.candidates import (
     FEATURES,
+    STATISTICS,
     ServiceTable,
     interest_matrix,
     log_popularity,
+    value_rates,
     vocabulary_of,
 )
 from recommender.engines.rl.data import (
@@ -60,6 +62,7 @@ from recommender.engines.rl.data import (
     popularity_counts,
     requests,
     split,
+    value_sums,
 )
 from recommender.engines.rl.evaluation import (
     Chooser,
@@ -71,6 +74,7 @@ from recommender.engines.rl.evaluation import (
     popularity_chooser,
     random_chooser,
     rl_chooser,
+    rule_chooser,
 )
 from recommender.engines.rl.networks import Actor
 from recommender.engines.rl.synthetic import synthetic_sarses
@@ -153,16 +157,18 @@ class Prepared:
     services: ServiceSpace
     users: UserSpace
     panels: dict[int, Panel]  # by K
+    accessed: np.ndarray  # per service row: how many users accessed it (the rule's popularity)
     embeddings_version: int
     source: str
     off_policy: bool  # the gate's evidence: off-policy estimates, else the simulator
+    validation_off_policy: bool  # validation requests carry logged propensities
 
 
 @dataclass
 class Trained:
     fits: dict[int, FitResult]  # by K
-    popularity_ids: np.ndarray
-    popularity: np.ndarray
+    service_ids: np.ndarray
+    statistics: dict[str, np.ndarray]  # STATISTICS, aligned with service_ids
     embeddings_version: int
     source: str
 
@@ -262,6 +268,12 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             )
         recorded = int(np.count_nonzero(raw.sars.recorded[parts.test]))
         off_policy = raw.source == "real" and recorded >= cfg.min_logged_for_ope
+        # Settings are chosen on the same kind of evidence the gate uses, by the same rule
+        # (off-policy estimates from fewer requests are too noisy to rank settings by).
+        validation_recorded = int(np.count_nonzero(raw.sars.recorded[parts.validation]))
+        validation_off_policy = (
+            raw.source == "real" and validation_recorded >= cfg.min_logged_for_ope
+        )
         ctx.details.update(
             split={name: len(getattr(parts, name)) for name in ("train", "validation", "test")},
             requests={
@@ -274,9 +286,19 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             },
             test_with_propensities=recorded,
             evidence="off-policy" if off_policy else "simulator",
+            validation_evidence="off-policy" if validation_off_policy else "simulator",
             services=len(service_ids),
         )
-        return Prepared(services, users, panels, raw.embeddings.version, raw.source, off_policy)
+        return Prepared(
+            services,
+            users,
+            panels,
+            popularity_counts(services.ids, accessed_lists(raw.users)),
+            raw.embeddings.version,
+            raw.source,
+            off_policy,
+            validation_off_policy,
+        )
 
     @staticmethod
     def _spaces(
@@ -284,16 +306,16 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
     ) -> tuple[ServiceSpace, UserSpace]:
         # Popularity: training clicks and orders, plus the users' accessed services.
         clicked = [np.asarray(list(c), np.int64) for c in train.clicked()]
-        accessed = [
-            np.asarray(u.get("accessed_services") or (), np.int64) for u in raw.users.values()
-        ]
-        popularity = log_popularity(popularity_counts(service_ids, [*clicked, *accessed]))
+        popularity = log_popularity(
+            popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
+        )
         service_docs = [raw.services.get(int(i)) for i in service_ids]
         vocabulary = vocabulary_of(service_docs)
         table = ServiceTable.build(
             raw.embeddings.services.rows(service_ids),
             interest_matrix(service_docs, vocabulary)[1:],
             popularity,
+            value_rates(*value_sums(service_ids, train)),
         )
         user_ids = np.unique(np.concatenate([raw.sars.users, np.fromiter(raw.users, np.int64)]))
         user_ids = user_ids[user_ids >= 0]
@@ -370,7 +392,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         return Trained(
             results,
             data.services.ids,
-            data.services.popularity[1:].copy(),
+            {name: getattr(data.services.table, name)[1:].numpy() for name in STATISTICS},
             data.embeddings_version,
             data.source,
         )
@@ -391,7 +413,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             data.services.table,
             k,
             seed,
-            data.off_policy,
+            data.validation_off_policy,
         )
         return result["policies"]["rl"]["reward"]
 
@@ -404,6 +426,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             engine = ctx.env.engines.get(served)
             if name in ("ncf", "rule") and engine is not None and engine.is_ready()[0]:
                 out[name] = engine_chooser(engine, sessions, data.services, k)
+        out.setdefault("rule", rule_chooser(table, data.users, data.accessed, k))
         out["popularity"] = popularity_chooser(table, k)
         out["random"] = random_chooser(k, ctx.seed)
         return out
@@ -462,9 +485,9 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             MODEL_NAME,
             {
                 "actors": {PANEL_OF_K[k]: fit.actor.state_dict() for k, fit in model.fits.items()},
-                "popularity": {
-                    "ids": torch.from_numpy(model.popularity_ids),
-                    "values": torch.from_numpy(model.popularity),
+                "statistics": {
+                    "ids": torch.from_numpy(model.service_ids),
+                    **{name: torch.from_numpy(v) for name, v in model.statistics.items()},
                 },
             },
             config={
@@ -478,6 +501,10 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 "agent": {PANEL_OF_K[k]: fit.config.as_dict() for k, fit in model.fits.items()},
             },
         )
+
+
+def accessed_lists(users: dict[int, dict]) -> list[np.ndarray]:
+    return [np.asarray(u.get("accessed_services") or (), np.int64) for u in users.values()]
 
 
 def train(env: TrainingEnv, seed: int | None = None, progress: bool = False) -> PipelineOutcome:
