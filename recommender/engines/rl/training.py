@@ -43,6 +43,7 @@ from recommender.engines.rl.data import Requests, UserSpace
 from recommender.engines.rl.networks import Actor, Critic, Shape
 
 NEG = -1e9
+EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,23 @@ class AgentConfig:
 
 
 def position_marginals(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """[B, K, C] approximate P(c at position j) of a Plackett-Luce policy with `logits` [B, C]
-    (padding at NEG): position j's softmax after removing the mass positions < j took."""
-    out = []
-    taken = torch.zeros_like(logits)
-    for _ in range(k):
-        p = torch.softmax(logits + torch.log1p(-taken.clamp(max=1 - 1e-6)), dim=1)
-        out.append(p)
-        taken = taken + p
+    """[B, K, C] exact P(c at position j) of the Plackett-Luce policy with `logits` [B, C]
+    (padding at NEG), for K <= 3 (the panels' sizes), differentiable. With p the softmax:
+    P(c at 2) = p_c sum_{a != c} p_a / (1 - p_a); P(c at 3) = p_c times the sum over ordered
+    pairs (a, b) without c of p_a p_b / ((1 - p_a)(1 - p_a - p_b))."""
+    if k > 3:
+        raise ValueError(f"exact marginals are implemented for K <= 3, not {k}")
+    p = torch.softmax(logits, dim=1)
+    out = [p]
+    if k >= 2:
+        after = p / (1 - p).clamp_min(EPS)  # p_a / (1 - p_a)
+        out.append(p * (after.sum(dim=1, keepdim=True) - after))
+    if k >= 3:
+        rest = (1 - p.unsqueeze(2) - p.unsqueeze(1)).clamp_min(EPS)  # 1 - p_a - p_b
+        pairs = after.unsqueeze(2) * p.unsqueeze(1) / rest  # [B, a, b]
+        pairs = pairs * (1 - torch.eye(p.shape[1], device=p.device))  # a != b
+        total = pairs.sum(dim=(1, 2)).unsqueeze(1)
+        out.append(p * (total - pairs.sum(dim=2) - pairs.sum(dim=1)))
     return torch.stack(out, dim=1)
 
 
