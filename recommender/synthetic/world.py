@@ -155,7 +155,13 @@ class Logged:
     recommendations: list[dict]
     actions: list[dict]
     requests: list[Request]
-    rewards: np.ndarray  # per record: realised sum over positions of the shown services' values
+    # [records, 3]: the realised value of the service shown at each position (nan: no position)
+    position_rewards: np.ndarray
+
+    @property
+    def rewards(self) -> np.ndarray:
+        """Per record: the realised slate reward, the sum over its positions."""
+        return np.nansum(self.position_rewards, axis=1)
 
 
 class World:
@@ -309,10 +315,11 @@ class World:
         visitor's clicks and journeys."""
         rng = np.random.default_rng([seed, OUTCOME_STREAM])
         logger = _Logger(self, rng)
-        rewards = np.zeros(len(requests))
+        rewards = np.full((len(requests), max(PANEL_K.values())), np.nan)
         for i, request in enumerate(requests):
             given = self.logging_scores(request) if scores is None else scores[i]
-            rewards[i] = logger.serve(request, np.asarray(given, np.float64), exploration, engine)
+            values = logger.serve(request, np.asarray(given, np.float64), exploration, engine)
+            rewards[i, : len(values)] = values
         logger.actions.sort(key=lambda action: action["timestamp"])
         return Logged(logger.recommendations, logger.actions, list(requests), rewards)
 
@@ -545,8 +552,8 @@ class _Logger:
 
     def serve(
         self, request: Request, scores: np.ndarray, exploration: Exploration, engine: str
-    ) -> float:
-        """Log one recommendation and its sessions; the realised slate reward."""
+    ) -> np.ndarray:
+        """Log one recommendation and its sessions; the realised value at each position."""
         world, rng = self.world, self.rng
         seed = int(rng.integers(2**63)) if exploration.enabled else 0
         slate = choose(scores, request.k, exploration, np.random.default_rng(seed))
@@ -588,10 +595,12 @@ class _Logger:
             < world.click_probabilities(request)[shown, np.arange(len(shown))]
         )
         factors = leave_factor(world.affinity(request)[shown])
-        total = 0.0
+        values = np.zeros(len(shown))
         for position in np.flatnonzero(clicks).tolist():
-            total += self._journey(request, user, int(shown[position]), float(factors[position]))
-        return total
+            values[position] = self._journey(
+                request, user, int(shown[position]), float(factors[position])
+            )
+        return values
 
     def _journey(self, request: Request, user: dict | None, position: int, factor: float) -> float:
         """A click on a recommended service, then a walk through its pages; its value."""
