@@ -137,9 +137,14 @@ def simulator_estimates(metrics: dict) -> dict[str, float]:
         weight = float(numbers.get("sessions", 1) or 0)
         for name, entry in numbers.items():
             ours = SIMULATOR_NAMES.get(name.lower())
-            if ours and isinstance(entry, dict) and "reward" in entry:
+            if not ours or not isinstance(entry, dict):
+                continue
+            # The simulator's own figure; "reward" is whatever evidence the gate used.
+            simulated = entry.get("simulated")
+            value = simulated.get("value") if isinstance(simulated, dict) else entry.get("reward")
+            if value is not None:
                 total = totals.setdefault(ours, [0.0, 0.0])
-                total[0] += weight * float(entry["reward"])
+                total[0] += weight * float(value)
                 total[1] += weight
     return {name: s / w for name, (s, w) in totals.items() if w > 0}
 
