@@ -385,8 +385,24 @@ def print_tables(summary: dict, goal: dict) -> None:
                 f" | {fmt(e['snips'])} | {fmt(e['dr'])} |"
             )
         print(f"| {size} | (oracle) | {fmt(numbers['oracle_true'])} | | | | |")
-    print()
-    print(json.dumps(goal, indent=1))
+    print("\n| size | RL true | best baseline | its true | RL / best | goal >= 1.10 |")
+    print("|---|---:|---|---:|---:|---|")
+    for size, g in goal["rl_vs_best_baseline"].items():
+        ratio = "n/a" if g["ratio"] is None else f"{g['ratio']:.3f}"
+        print(
+            f"| {size} | {g['rl'] or 0:.4f} | {g['best_baseline']} | {g['best']:.4f} | {ratio} "
+            f"| {'met' if g['met'] else 'not met'} |"
+        )
+    (key,) = [key for key in goal if key.startswith("ope_")]
+    print(f"\n| {key}: policy / estimator | error of seed means | mean per-seed error | goal |")
+    print("|---|---:|---:|---|")
+    for name, g in goal[key].items():
+        error, per_seed = g["relative_error_of_means"], g["mean_per_seed_relative_error"]
+        print(
+            f"| {name} | {'n/a' if error is None else f'{100 * error:.1f} %'} "
+            f"| {'n/a' if per_seed is None else f'{100 * per_seed:.1f} %'} "
+            f"| {'met' if g['met'] else 'not met'} |"
+        )
 
 
 def run_subprocess(size: str, seed: str) -> dict:
@@ -409,7 +425,12 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks" / "rl.json"))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (subprocesses)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: "size:seed", prints JSON
+    parser.add_argument("--table", action="store_true", help="print the tables of --json only")
     args = parser.parse_args()
+    if args.table:
+        stored = json.loads(Path(args.json).read_text())
+        print_tables(stored["summary"], stored["goals"])
+        return
     if args.one:
         size, seed = args.one.split(":")
         print(json.dumps(run_one(size, int(seed)), default=float))
