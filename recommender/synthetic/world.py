@@ -155,7 +155,13 @@ class Logged:
     recommendations: list[dict]
     actions: list[dict]
     requests: list[Request]
-    rewards: np.ndarray  # per record: realised sum over positions of the shown services' values
+    # [records, 3]: the realised value of the service shown at each position (nan: no position)
+    position_rewards: np.ndarray
+
+    @property
+    def rewards(self) -> np.ndarray:
+        """Per record: the realised slate reward, the sum over its positions."""
+        return np.nansum(self.position_rewards, axis=1)
 
 
 class World:
@@ -174,7 +180,8 @@ class World:
             rows = self.rows(user["accessed_services"])
             self.popularity[rows] += 1
         self.columns = _facet_columns(services + self.users)
-        self.service_facets = _incidence(services, self.columns)
+        # Dense for services (a request gathers rows of it); sparse for users, who can be many.
+        self.service_facets = _incidence(services, self.columns).toarray()
         self.user_facets = _incidence(self.users, self.columns)
         vectors = _hashed_normal(self.columns.keys, latent_seed, salt=1)
         declared = _unit(self.service_facets @ vectors)
@@ -282,10 +289,11 @@ class World:
         """Per candidate, the logging policy's score: the interest-overlap rule (shared declared
         categories and domains, or search filters for anonymous visitors, then popularity)."""
         if request.user is not None:
-            visitor = self.user_facets[request.user].toarray().ravel()
+            facets = self.user_facets
+            columns = facets.indices[facets.indptr[request.user] : facets.indptr[request.user + 1]]
         else:
-            visitor = self.search_facets(request.search)
-        overlap = self.service_facets[request.rows] @ visitor
+            columns = np.flatnonzero(self.search_facets(request.search))
+        overlap = self.service_facets[np.ix_(request.rows, columns)].sum(axis=1)
         return overlap + self.popular[request.rows]
 
     # --- requests and sessions ------------------------------------------------------------
@@ -309,10 +317,11 @@ class World:
         visitor's clicks and journeys."""
         rng = np.random.default_rng([seed, OUTCOME_STREAM])
         logger = _Logger(self, rng)
-        rewards = np.zeros(len(requests))
+        rewards = np.full((len(requests), max(PANEL_K.values())), np.nan)
         for i, request in enumerate(requests):
             given = self.logging_scores(request) if scores is None else scores[i]
-            rewards[i] = logger.serve(request, np.asarray(given, np.float64), exploration, engine)
+            values = logger.serve(request, np.asarray(given, np.float64), exploration, engine)
+            rewards[i, : len(values)] = values
         logger.actions.sort(key=lambda action: action["timestamp"])
         return Logged(logger.recommendations, logger.actions, list(requests), rewards)
 
@@ -503,7 +512,7 @@ class _RequestDrawer:
         rows = np.flatnonzero(allowed)
         if search:
             wanted = world.search_facets({"categories": search["categories"]})
-            filtered = rows[(world.service_facets[rows] @ wanted) > 0]
+            filtered = rows[world.service_facets[np.ix_(rows, np.flatnonzero(wanted))].any(axis=1)]
             if len(filtered) >= 2 * k:
                 rows = filtered
             else:
@@ -545,8 +554,8 @@ class _Logger:
 
     def serve(
         self, request: Request, scores: np.ndarray, exploration: Exploration, engine: str
-    ) -> float:
-        """Log one recommendation and its sessions; the realised slate reward."""
+    ) -> np.ndarray:
+        """Log one recommendation and its sessions; the realised value at each position."""
         world, rng = self.world, self.rng
         seed = int(rng.integers(2**63)) if exploration.enabled else 0
         slate = choose(scores, request.k, exploration, np.random.default_rng(seed))
@@ -588,10 +597,12 @@ class _Logger:
             < world.click_probabilities(request)[shown, np.arange(len(shown))]
         )
         factors = leave_factor(world.affinity(request)[shown])
-        total = 0.0
+        values = np.zeros(len(shown))
         for position in np.flatnonzero(clicks).tolist():
-            total += self._journey(request, user, int(shown[position]), float(factors[position]))
-        return total
+            values[position] = self._journey(
+                request, user, int(shown[position]), float(factors[position])
+            )
+        return values
 
     def _journey(self, request: Request, user: dict | None, position: int, factor: float) -> float:
         """A click on a recommended service, then a walk through its pages; its value."""
