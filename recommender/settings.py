@@ -31,7 +31,7 @@ DATABUS_KEYS = (
     "RS_DATABUS_PUBLISH_TOPIC",
     "RS_DATABUS_SUBSCRIPTION_TOPIC",
 )
-# Top-K engines first (the champion, then each personalised engine, RL, the floor), then the
+# Top-K engines first (the champion, each personalised engine, RL, the rule, the floor), then the
 # ranking variants in the same order, then Popularity (anonymous visitors).
 DEFAULT_ENGINES = (
     "Auto",
@@ -40,12 +40,14 @@ DEFAULT_ENGINES = (
     "EASE",
     "iALS",
     "RL",
+    "InterestRule",
     "Random",
     "AutoRanking",
     "NCFRanking",
     "HybridRanking",
     "EASERanking",
     "iALSRanking",
+    "InterestRuleRanking",
     "RandomRanking",
     "Popularity",
 )
@@ -118,7 +120,20 @@ class Settings(BaseSettings):
     RL_SYNTHETIC_SESSIONS: int = Field(
         20000, ge=0, description="Synthetic sessions RL generates at most"
     )
-    RL_EPOCHS: int = Field(8, ge=1, description="TD3 epochs per panel")
+    RL_EPOCHS: int = Field(
+        8, ge=0, description="Actor-critic epochs per panel (the best on validation is kept)"
+    )
+    RL_MIN_LOGGED_FOR_OPE: int = Field(
+        2000,
+        ge=1,
+        description="Held-out real requests with logged propensities for off-policy estimates "
+        "(not the simulator) to decide RL's gate",
+    )
+    RL_MARGIN: float = Field(
+        0.0,
+        ge=0,
+        description="Gate: the interval of RL's margin over every baseline must lie above this",
+    )
     PROMOTION_MARGIN: float = Field(
         0.005,
         ge=0,

@@ -1,5 +1,5 @@
 """Serving never imports training: an API process that answers a request with every engine
-holds no pipeline, TD3, simulator, SARS or synthetic-data module in `sys.modules`.
+holds no pipeline, RL training, SARS or synthetic-data module in `sys.modules`.
 
 The trained world is built here (training imports everything) and copied, through a snapshot
 file, into a fresh interpreter that only builds the app and serves.
@@ -31,8 +31,7 @@ TRAINING_MODULES = (
     "recommender.engines.ncf.training",
     "recommender.engines.popularity.pipeline",
     "recommender.engines.rl.pipeline",
-    "recommender.engines.rl.td3",
-    "recommender.engines.rl.simulator",
+    "recommender.engines.rl.training",
     "recommender.engines.rl.synthetic",
     "recommender.engines.rl.data",
     "recommender.engines.rl.evaluation",
