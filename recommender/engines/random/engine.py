@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from recommender.engines.base.engine import (
     Engine,
     EngineResult,
@@ -24,6 +26,13 @@ class RandomEngine(Engine):
         n = len(context.candidates)
         chosen = context.rng().choice(context.candidates, size=min(k, n), replace=False)
         return EngineResult.build(chosen, [1.0 / n] * len(chosen), LONG, SHORT)
+
+    def slate_marginals(self, context: RecommendationContext, k: int) -> np.ndarray:
+        """Every candidate is equally likely at every position: 1/n (the draw is seeded by
+        the request, so one request always gets the same slate, but over requests it is
+        uniform, and these are the probabilities off-policy estimators need)."""
+        n = len(context.candidates)
+        return np.full((n, min(k, n)), 1.0 / n if n else 0.0)
 
     def rank(self, context: RecommendationContext) -> EngineResult:
         order = context.rng().permutation(context.candidates).tolist()
