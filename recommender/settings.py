@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from dotenv import load_dotenv
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 FlaskEnv = Literal["development", "testing", "production"]
@@ -149,6 +149,38 @@ class Settings(BaseSettings):
         300.0, ge=0, description="Seconds a process reuses an off-policy report (0: never)"
     )
 
+    # --- Exploration (the serving policy of top-K panels; docs/engines.md) ---
+    EXPLORATION_EPSILON_V1: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description=(
+            "Panel v1: share of requests shown K uniformly drawn candidates instead of the"
+            " engine's top K (epsilon-greedy; 0: off)"
+        ),
+    )
+    EXPLORATION_EPSILON_V2: float = Field(
+        0.05, ge=0, le=1, description="Panel v2: the same (0: off)"
+    )
+    EXPLORATION_TEMPERATURE_V1: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description=(
+            "Panel v1: Plackett-Luce sampling over the engine's scores at this temperature"
+            " instead of epsilon-greedy (0: off; the epsilon must then be 0)"
+        ),
+    )
+    EXPLORATION_TEMPERATURE_V2: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Panel v2: the same (0: off)"
+    )
+    EXPLORATION_POOL: int = Field(
+        20, ge=1, description="Plackett-Luce samples among the engine's best this many"
+    )
+    EXPLORATION_SEED: int = Field(
+        42, description="Seeds the generator of each serving process's per-request seeds"
+    )
+
     # --- API ---
     RS_API_TOKEN: str | None = Field(
         None,
@@ -247,6 +279,19 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("name at least one engine")
         return value
+
+    @model_validator(mode="after")
+    def _one_exploration_per_panel(self) -> Settings:
+        for panel in ("V1", "V2"):
+            epsilon = getattr(self, f"EXPLORATION_EPSILON_{panel}")
+            temperature = getattr(self, f"EXPLORATION_TEMPERATURE_{panel}")
+            if epsilon > 0 and temperature > 0:
+                raise ValueError(
+                    f"EXPLORATION_EPSILON_{panel}={epsilon} and EXPLORATION_TEMPERATURE_{panel}="
+                    f"{temperature}: a panel explores one way, epsilon-greedy or Plackett-Luce;"
+                    " set the other to 0"
+                )
+        return self
 
     @property
     def testing(self) -> bool:

@@ -85,7 +85,15 @@ def build_app(store_overrides: dict, **changes):
 
     # Interval 0: a model promoted in a test is seen by the next request at once.
     # Eager tasks: they run in the test's process, on a real server as on mongomock.
-    settings = {"RS_API_TOKEN": None, "MODEL_RELOAD_INTERVAL": 0, "CELERY_TASK_ALWAYS_EAGER": True}
+    # Exploration off: tests of an engine's answer see its top K (tests/api/test_policy.py
+    # turns it on).
+    settings = {
+        "RS_API_TOKEN": None,
+        "MODEL_RELOAD_INTERVAL": 0,
+        "CELERY_TASK_ALWAYS_EAGER": True,
+        "EXPLORATION_EPSILON_V1": 0,
+        "EXPLORATION_EPSILON_V2": 0,
+    }
     return create_app("testing", **store_overrides, **(settings | changes))
 
 

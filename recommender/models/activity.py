@@ -7,6 +7,7 @@ import hashlib
 from mongoengine import (
     BooleanField,
     DateTimeField,
+    DictField,
     Document,
     EmbeddedDocument,
     EmbeddedDocumentField,
@@ -52,6 +53,13 @@ class Recommendation(Document):
     experiment = StringField(null=True)
     variant = StringField(null=True)
     experiment_clicks = IntField(default=0)
+    # The policy that chose `services` among `candidates` (engine, model_version, experiment,
+    # variant, exploration: {method, epsilon, temperature, pool}, seed), P(each shown service
+    # at its position) and P(the whole slate in order), for off-policy evaluation
+    # (docs/engines.md). Absent from recommendations stored before they were recorded.
+    policy = DictField(null=True, default=None)
+    propensities = ListField(FloatField(), null=True, default=None)
+    slate_propensity = FloatField(null=True)
     # The databus outbox (Marketplace recommendations only, while publishing is on): False
     # until the broker confirmed the message, then True. `request` (the body as received) and
     # the explanations are kept to rebuild the message; a sender holds `publish_claim` (its

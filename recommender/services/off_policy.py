@@ -40,7 +40,10 @@ anything. `unsupported_mass` is the target's expected number of positions per re
 the logging policy could not have shown there, averaged over the requests where the logging
 policy's support is known: everywhere for epsilon > 0, the logged slate itself for a
 deterministic log, and the Plackett-Luce pool when the logging engine's current model is the one
-that served (its ranking is replayed); otherwise it is unknown for that request.
+that served (its scores, `Engine.scored`, are replayed); otherwise it is unknown for that request.
+
+A target is the engine's greedy top K (what it answers with exploration off): the policy one
+would switch to. The serving policy's exploration around it is not part of the estimate.
 
 Computing a report asks every engine once per logged request, so reports are cached per process
 for OFF_POLICY_CACHE_SECONDS, keyed by the request's options, the catalogue version and the
@@ -63,7 +66,6 @@ from recommender.catalogue import Catalogue, int64_ids
 from recommender.engines.base.engine import RecommendationContext
 from recommender.engines.registry import Registry, Served
 from recommender.evaluation import offpolicy
-from recommender.evaluation.exploration import Exploration, marginals
 from recommender.models.activity import Recommendation, UserAction
 from recommender.models.marketplace import User
 from recommender.panels import PANEL_K, PANEL_ROOT_SPELLINGS
@@ -342,26 +344,24 @@ def logging_support(item: Logged, registry: Registry, width: int) -> np.ndarray 
 
 
 def _replayed_pool(item: Logged, registry: Registry, support: np.ndarray) -> np.ndarray | None:
-    """The Plackett-Luce pool, from the logging engine's ranking when its model is unchanged."""
+    """The Plackett-Luce pool (the `pool` best of the logging engine's scores, NaN last, ties
+    to the earlier candidate, as the serving policy draws it), when the engine that served
+    still serves the same model version; each pool member can be drawn at every position."""
     served = registry.find(item.policy.get("engine"))
     if served is None or not served.engine.is_ready()[0]:
         return None
     if served.engine.model_version() != item.policy.get("model_version"):
         return None
-    exploration = item.policy["exploration"]
-    ranked = served.engine.rank(item.context).services
-    if len(ranked) != len(item.context.candidates):
+    scored = served.engine.scored(item.context)
+    if scored is None or len(scored.ids) == 0:
         return None
+    scores = np.nan_to_num(np.asarray(scored.scores, dtype=np.float64), nan=-np.inf)
+    shown = min(item.k, len(scores))
+    size = min(max(int(item.policy["exploration"].get("pool", 1)), shown), len(scores))
+    pool = scored.ids[np.argsort(-scores, kind="stable")[:size]]
     index = {service: i for i, service in enumerate(item.context.candidates.tolist())}
-    scores = np.zeros(len(ranked))
-    scores[[index[service] for service in ranked]] = -np.arange(len(ranked), dtype=np.float64)
-    policy = Exploration(
-        "plackett_luce",
-        temperature=float(exploration.get("temperature", 1.0)),
-        pool=int(exploration.get("pool", 20)),
-    )
-    possible = marginals(scores, item.k, policy) > 0
-    support[:, : possible.shape[1]] = possible[:, : support.shape[1]]
+    rows = [index[service] for service in pool.tolist() if service in index]
+    support[rows, :shown] = True
     return support
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from recommender.catalogue import EMPTY_IDS
 from recommender.engines.base.engine import EngineResult, RecommendationContext
-from recommender.engines.registry import Registry
+from recommender.engines.registry import Choice, Registry
 from recommender.errors import InvalidInputError, pydantic_errors
 from recommender.metrics import (
     ENGINE_FAILURES,
@@ -35,6 +35,7 @@ from recommender.schemas.recommendation import (
 from recommender.services.bookkeeping import writer
 from recommender.services.experiments.assignment import Assignment
 from recommender.services.runtime import runtime
+from recommender.services.serving_policy import ServingPolicy, record
 from recommender.services.traffic import count_served
 
 logger = logging.getLogger(__name__)
@@ -50,19 +51,24 @@ def parse(body: bytes | str) -> RecommendationRequest:
 
 
 def run_engines(
-    engines: Registry, requested: str | None, k: int, context: RecommendationContext
-) -> tuple[str, EngineResult]:
-    """The first ready engine's answer (an engine that fails is logged and the next tried)."""
+    engines: Registry,
+    requested: str | None,
+    k: int,
+    context: RecommendationContext,
+    policy: ServingPolicy,
+) -> tuple[Choice, EngineResult]:
+    """The first ready engine's answer as `policy` serves it (an engine that fails is logged
+    and the next tried)."""
     for choice in engines.select(requested, anonymous=context.anonymous):
         started = time.perf_counter()
         try:
-            result = choice.engine.answer(context, k, choice.ranking)
+            result = policy.answer(choice.engine, context, k, choice.ranking)
         except Exception:
             ENGINE_FAILURES.labels(choice.name).inc()
             logger.exception("Engine %s failed; trying the next one", choice.name)
             continue
         ENGINE_LATENCY.labels(choice.name).observe(time.perf_counter() - started)
-        return choice.name, result
+        return choice, result
     raise RuntimeError("No engine could answer (the Random floor failed)")
 
 
@@ -81,13 +87,15 @@ def book(
     request: RecommendationRequest,
     user_id: int | None,
     candidates: np.ndarray,
-    engine: str,
+    choice: Choice,
     result: EngineResult,
     assignment: Assignment | None,
     outbox: dict | None = None,
 ) -> None:
     """Store the served recommendation (off the request path: the id arrays become stored
-    lists when the writer flushes); `outbox`: its `outbox_fields` when it is to be published."""
+    lists when the writer flushes) with the policy that chose it and its propensities;
+    `outbox`: its `outbox_fields` when it is to be published."""
+    engine = choice.name
     document = {
         "user": user_id,
         "aai_uid": request.aai_uid,
@@ -106,6 +114,7 @@ def book(
         "served_at": utcnow(),
         "experiment": assignment.experiment if assignment else None,
         "variant": assignment.variant if assignment else None,
+        **record(engine, choice.engine, result, assignment),
     }
     if outbox:
         document.update(outbox)
@@ -132,7 +141,8 @@ def recommend(body: bytes | str) -> dict[str, Any]:
     visitor = str(user.id) if user else request.unique_id
     assignment = current.experiments.assign(request.panel, request.client_id, visitor)
     requested = assignment.engine if assignment else request.engine_version
-    engine, result = run_engines(current.engines, requested, request.k, context)
+    choice, result = run_engines(current.engines, requested, request.k, context, current.policy)
+    engine = choice.name
     RECOMMENDATIONS_SERVED.labels(engine, request.panel).inc()
     count_served(engine, request.panel)
     response = {
@@ -152,7 +162,7 @@ def recommend(body: bytes | str) -> dict[str, Any]:
         completed = sent if len(sent) else catalogue.recommendable_ids
         published = request.client_id == "marketplace" and current.settings.RS_DATABUS_ENABLED
         outbox = outbox_fields(body, result) if published else None
-        book(request, context.user_id, completed, engine, result, assignment, outbox)
+        book(request, context.user_id, completed, choice, result, assignment, outbox)
         if assignment is not None:
             EXPERIMENT_IMPRESSIONS.labels(assignment.experiment, assignment.variant).inc()
     return response

@@ -15,6 +15,7 @@ from recommender.engines.base.engine import ServingDeps
 from recommender.engines.registry import Registry, discover_specs
 from recommender.model_store.cache import ModelCache
 from recommender.services.experiments.assignment import RunningExperiments
+from recommender.services.serving_policy import ServingPolicy
 from recommender.settings import Settings
 
 EXTENSION = "recommender"
@@ -27,6 +28,7 @@ class Runtime:
     deps: ServingDeps
     engines: Registry
     experiments: RunningExperiments
+    policy: ServingPolicy
 
     def catalogue(self) -> Catalogue:
         return self.deps.catalogue()
@@ -34,11 +36,12 @@ class Runtime:
 
 def attach(app: Flask, settings: Settings) -> Runtime:
     """Build `app`'s runtime (engines from the engine folders' specs and ENGINES)."""
+    policy = ServingPolicy(settings)  # first: bad exploration settings stop the start
     models = ModelCache(settings.MODEL_RELOAD_INTERVAL)
     deps = ServingDeps(settings, models, CatalogueCache(models.stamps))
     engines = Registry(discover_specs(), settings.ENGINES, deps)
     experiments = RunningExperiments(models.stamps)
-    built = Runtime(app, settings, deps, engines, experiments)
+    built = Runtime(app, settings, deps, engines, experiments, policy)
     app.extensions[EXTENSION] = built
     return built
 

@@ -20,7 +20,13 @@ import uuid
 
 import numpy as np
 
-from recommender.engines.base.engine import Engine, EngineResult, RecommendationContext
+from recommender.engines.base.engine import (
+    Engine,
+    EngineResult,
+    RecommendationContext,
+    Scored,
+    same,
+)
 from recommender.engines.registry import Registry
 from recommender.engines.spec import EngineSpec
 from recommender.models.marketplace import Service, User
@@ -41,6 +47,11 @@ class First(Engine):
     def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
         shown = context.candidates[:k]
         return EngineResult.build(shown, np.ones(len(shown)), "first", "first")
+
+    def scored(self, context: RecommendationContext) -> Scored:
+        """Scores falling with the candidates' order (what the serving policy explores)."""
+        scores = -np.arange(len(context.candidates), dtype=np.float64)
+        return Scored(context.candidates, scores, same("first", "first"))
 
 
 class Untrained(First):

@@ -7,6 +7,7 @@ import pytest
 
 from recommender.services import off_policy
 from recommender.services.off_policy import UnknownEngineError, off_policy_report
+from recommender.store import get_db
 from tests.app_helpers import change_settings
 from tests.evaluation import logged
 
@@ -128,3 +129,22 @@ def test_a_report_is_reused_until_its_time_is_up(log):
 
     change_settings(OFF_POLICY_CACHE_SECONDS=0)
     assert off_policy_report() is not off_policy_report()
+
+
+def test_plackett_luce_support_is_the_replayed_pool_or_unknown(app, monkeypatch):
+    logged.load_catalogue()
+    logged.use_targets(monkeypatch)
+    pool = {"method": "plackett_luce", "epsilon": 0.0, "temperature": 1.0, "pool": 3}
+    # Logged by First with a pool of 3: its ranking puts candidates 1, 2, 3 in the pool.
+    replayed = logged.recommendation([2, 1, 3], [0.4, 0.4, 0.5], minutes=0, exploration=pool)
+    get_db().recommendation.update_one(
+        {"_id": replayed["_id"]}, {"$set": {"policy.engine": "First"}}
+    )
+    # Logged by an engine this app does not serve: its pool cannot be known.
+    logged.recommendation([2, 1, 3], [0.4, 0.4, 0.5], minutes=1, exploration=pool)
+    report = off_policy_report(fresh=True)
+
+    assert report.engines["First"].unsupported_mass == 0.0
+    assert report.engines["First"].support_unknown == 1
+    # Random shows 4 and 5 (outside the pool) with 1/5 each at each of 3 positions.
+    assert report.engines["Random"].unsupported_mass == pytest.approx(3 * 2 * 0.2)

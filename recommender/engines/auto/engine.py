@@ -16,6 +16,7 @@ from recommender.engines.base.engine import (
     Engine,
     EngineResult,
     RecommendationContext,
+    Scored,
     ServingDeps,
 )
 from recommender.engines.spec import resolve
@@ -74,6 +75,10 @@ class Auto(Engine):
     def rank(self, context: RecommendationContext) -> EngineResult:
         engine = self.engine()
         return EngineResult.empty() if engine is None else engine.rank(context)
+
+    def scored(self, context: RecommendationContext) -> Scored | None:
+        engine = self.engine()
+        return Scored.empty() if engine is None else engine.scored(context)
 
     def model_version(self) -> int | None:
         champion = self.champion()

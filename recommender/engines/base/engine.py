@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from recommender.evaluation.exploration import Exploration
+
 if TYPE_CHECKING:
     from recommender.catalogue import Catalogue
     from recommender.model_store.cache import ModelCache
@@ -49,10 +51,25 @@ class RecommendationContext:
     def anonymous(self) -> bool:
         return self.user_id is None
 
-    def rng(self) -> np.random.Generator:
-        """A generator seeded by the request (unique_id + timestamp): the same request replays."""
+    def seed(self) -> int:
+        """A seed derived from the request (unique_id + timestamp): the same request replays."""
         key = f"{self.unique_id}|{self.timestamp.isoformat() if self.timestamp else ''}"
-        return np.random.default_rng(zlib.crc32(key.encode()))
+        return zlib.crc32(key.encode())
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed())
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How a random answer was drawn, for the stored recommendation: the policy's exploration
+    setting, the seed that replays the draw, and P(each shown service at its position) and
+    P(the whole slate, in order)."""
+
+    exploration: Exploration
+    seed: int
+    propensities: list[float]
+    slate_propensity: float | None
 
 
 @dataclass
@@ -61,6 +78,7 @@ class EngineResult:
     scores: list[float]
     explanations: list[str]
     explanations_short: list[str]
+    draw: Draw | None = None  # None: the answer is deterministic (every propensity 1)
 
     @classmethod
     def empty(cls) -> EngineResult:
@@ -73,6 +91,40 @@ class EngineResult:
         n = len(services)
         scores = np.asarray(scores, dtype=np.float64).tolist()
         return cls(services, scores, [long] * n, [short] * n)
+
+
+Explain = Callable[[np.ndarray], tuple[list[str], list[str]]]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One request's scores of every candidate an engine can show (`ids`, a subset of the
+    context's candidates in their order), and how it explains any of them: a serving policy
+    other than the greedy top K chooses among these."""
+
+    ids: np.ndarray  # int64
+    scores: np.ndarray  # one per id, higher is better
+    explain: Explain  # positions into `ids` -> (long, short) explanations
+
+    @classmethod
+    def empty(cls) -> Scored:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0), lambda _: ([], []))
+
+    def answer(self, positions: np.ndarray) -> EngineResult:
+        """The answer showing `ids[positions]`, in that order."""
+        long, short = self.explain(positions)
+        return EngineResult(
+            self.ids[positions].tolist(), self.scores[positions].tolist(), long, short
+        )
+
+    def top(self, k: int) -> EngineResult:
+        """The greedy answer: the `k` best, ties by id."""
+        return self.answer(top(self.ids, self.scores, k))
+
+
+def same(long: str, short: str) -> Explain:
+    """The explanations of an engine that says the same of every service."""
+    return lambda positions: ([long] * len(positions), [short] * len(positions))
 
 
 def pick(condition: np.ndarray, if_true: str, if_false: str) -> list[str]:
@@ -106,6 +158,11 @@ class Engine(ABC):
     def rank(self, context: RecommendationContext) -> EngineResult:
         """Every candidate, best first."""
         return self.recommend(context, len(context.candidates))
+
+    def scored(self, context: RecommendationContext) -> Scored | None:
+        """Every candidate's score, for a serving policy that explores around the top K; None
+        when the engine does not score candidates one by one (its answer is its own slate)."""
+        return None
 
     def model_version(self) -> int | None:
         """The live model version this engine serves (None: no model); shown in /metrics."""

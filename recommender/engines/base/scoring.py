@@ -18,9 +18,10 @@ import numpy as np
 from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
+    Scored,
     ServingDeps,
     TrainedEngine,
-    top,
+    same,
 )
 from recommender.engines.base.interactions import read_interactions
 from recommender.evaluation import protocol
@@ -131,12 +132,14 @@ class ScoringEngine(TrainedEngine):
     @abstractmethod
     def component(self) -> ScoringComponent | None: ...
 
-    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+    def scored(self, context: RecommendationContext) -> Scored:
         model = self.component()
         if model is None or context.user_id is None or len(context.candidates) == 0:
-            return EngineResult.empty()
+            return Scored.empty()
         candidates = np.asarray(context.candidates, dtype=np.int64)
         history = np.asarray(context.accessed_services, dtype=np.int64)
         scores = scores_of_one(model, context.user_id, history, candidates)
-        order = top(candidates, scores, k)
-        return EngineResult.build(candidates[order], scores[order], self.long, self.short)
+        return Scored(candidates, scores, same(self.long, self.short))
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        return self.scored(context).top(k)

@@ -22,10 +22,10 @@ from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
+    Scored,
     ServingDeps,
     TrainedEngine,
     pick,
-    top,
 )
 from recommender.engines.base.scoring import IdLists, offline_test_metrics
 from recommender.engines.ncf import MODEL_NAME
@@ -197,16 +197,19 @@ class NCF(TrainedEngine):
     def component(self) -> NCFComponent | None:
         return component(self.deps)
 
-    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+    def scored(self, context: RecommendationContext) -> Scored:
         model = self.component()
         if model is None or context.user_id is None or len(context.candidates) == 0:
-            return EngineResult.empty()
+            return Scored.empty()
         candidates = np.asarray(context.candidates, dtype=np.int64)
         accessed = np.asarray(context.accessed_services, dtype=np.int64)
         scores, user_known, service_known = model.scores(context.user_id, candidates, accessed)
-        order = top(candidates, scores, k)
-        long, short = explanations(user_known, service_known[order])
-        return EngineResult(candidates[order].tolist(), scores[order].tolist(), long, short)
+        return Scored(
+            candidates, scores, lambda order: explanations(user_known, service_known[order])
+        )
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        return self.scored(context).top(k)
 
 
 def build_engine(deps: ServingDeps) -> NCF:

@@ -14,10 +14,10 @@ from recommender.catalogue import FACETS, Catalogue
 from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
+    Scored,
     ServingDeps,
     TrainedEngine,
     pick,
-    top,
 )
 from recommender.engines.popularity import MODEL_NAME
 from recommender.model_store.versions import StoredModel
@@ -65,23 +65,23 @@ class Popularity(TrainedEngine):
             MODEL_NAME, lambda stored: build_model(stored, current), depends_on=(stamps.CATALOGUE,)
         )
 
-    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+    def scored(self, context: RecommendationContext) -> Scored:
         model = self.component()
         if model is None:  # the selector checks readiness; a model dropped since then
-            return EngineResult.empty()
+            return Scored.empty()
         rows, found = model.catalogue.rows(context.candidates)
         ids, rows = context.candidates[found], rows[found]
         matches = model.catalogue.context_matches(context.search_data)[rows]
         facets = sum(1 for key in FACETS if context.search_data.get(key))
         scores = model.base[rows] * (1.0 + CONTEXT_BOOST * matches) / (1.0 + CONTEXT_BOOST * facets)
-        order = top(ids, scores, k)
-        in_context = matches[order] > 0
-        return EngineResult(
-            ids[order].tolist(),
-            scores[order].tolist(),
-            pick(in_context, LONG_IN_CONTEXT, LONG),
-            pick(in_context, SHORT_IN_CONTEXT, SHORT),
-        )
+        return Scored(ids, scores, lambda order: explain(matches[order] > 0))
+
+    def recommend(self, context: RecommendationContext, k: int) -> EngineResult:
+        return self.scored(context).top(k)
+
+
+def explain(in_context: np.ndarray) -> tuple[list[str], list[str]]:
+    return pick(in_context, LONG_IN_CONTEXT, LONG), pick(in_context, SHORT_IN_CONTEXT, SHORT)
 
 
 def build(deps: ServingDeps) -> Popularity:
