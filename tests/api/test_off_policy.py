@@ -7,7 +7,11 @@ from urllib.parse import unquote
 
 import pytest
 
+from recommender.services.bookkeeping import writer
+from recommender.store import get_db
+from tests.api.helpers import body, load
 from tests.evaluation import logged
+from tests.user_actions.payloads import REMOVE, user_action
 
 PATH = "/evaluation/off-policy"
 ESTIMATE_KEYS = {"ips", "snips", "dr"}
@@ -88,3 +92,34 @@ def test_swagger_documents_the_query_and_the_answer(client):
     estimates = definition["properties"]["engines"]["additionalProperties"]["$ref"]
     engine = spec["definitions"][unquote(estimates.rsplit("/", 1)[-1])]
     assert ESTIMATE_KEYS | {"n", "status", "reason"} <= set(engine["properties"])
+
+
+def test_served_recommendations_and_their_clicks_feed_the_report(app, client):
+    """End to end on the real paths: Random serves anonymous visitors (nothing is trained), each
+    visitor clicks the first service shown (/services -> its page: mild interest, 0.3). Random
+    judged on its own log has weight 1 everywhere: IPS = SNIPS = 0.3 exactly; the untrained
+    engines are listed with their reason."""
+    load()
+    for _ in range(6):
+        shown = client.post("/recommendations", json=body(engine_version="Random")).get_json()
+        assert shown["engine_version"] == "Random"
+        writer.flush()
+        served = get_db().recommendation.find_one({}, sort=[("served_at", -1), ("_id", -1)])
+        click = user_action(
+            user_id=REMOVE,
+            unique_id=served["unique_id"],
+            source__visit_id=served["visit_id"],
+            source__root__resource_id=shown["recommendations"][0],
+            target__page_id=f"/services/{shown['recommendations'][0]}",
+        )
+        assert client.post("/user_actions", json=click).status_code == 204
+
+    report = client.get(PATH, query_string={"max_logged": 100}).get_json()
+
+    assert report["logged"] == 6
+    random = report["engines"]["Random"]
+    assert random["n"] == 6
+    assert random["ips"]["value"] == pytest.approx(0.3)
+    assert random["snips"]["value"] == pytest.approx(0.3)
+    assert report["engines"]["NCF"]["status"] == "not trained"
+    assert report["engines"]["NCF"]["reason"]
