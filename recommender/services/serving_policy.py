@@ -5,7 +5,8 @@ Per panel (settings EXPLORATION_*), a top-K answer is either the engine's greedy
 by `exploration.choose` around the engine's scores of every candidate (`Engine.scored`):
 epsilon-greedy or Plackett-Luce. Each drawn answer gets its own seed, taken from this process's
 generator (seeded by EXPLORATION_SEED; a forked worker mixes in its pid so that workers do not
-repeat each other's seeds), so `replay` reproduces it from the stored scores' engine and model.
+repeat each other's seeds): `choose` with `generator(seed)` over the same engine's (same model
+version's) scores of the same candidates replays it (`replay`).
 Rankings, and engines that do not score candidates one by one (their answer is their own
 slate), are answered as they are. Every answer is recorded (`record`): deterministic ones with
 propensity 1 at every position; random ones (explored, or an engine that draws, as Random)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import weakref
 from functools import cache
 
@@ -27,6 +29,8 @@ from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
     Scored,
+    generator,
+    seeded,
     top,
 )
 from recommender.evaluation.exploration import Exploration, choose, marginals
@@ -75,9 +79,15 @@ def _check_pool(exploration: Exploration, k: int, setting: str) -> None:
         ) from None
 
 
-def generator(seed: int) -> np.random.Generator:
-    """The generator of one drawn answer: `choose` with it replays the answer."""
-    return np.random.default_rng(seed)
+_THREAD = threading.local()
+
+
+def _thread_generator() -> np.random.Generator:
+    """This request thread's own generator (a generator is not thread-safe)."""
+    rng = getattr(_THREAD, "rng", None)
+    if rng is None:
+        rng = _THREAD.rng = np.random.Generator(np.random.PCG64(0))
+    return rng
 
 
 class ServingPolicy:
@@ -101,19 +111,37 @@ class ServingPolicy:
         if not ranking and exploration.enabled and len(context.candidates):
             scored = engine.scored(context)
             if scored is not None:
-                return self.draw(scored, k, exploration, self._seeds.getrandbits(63))
+                seed = self._seeds.getrandbits(63)
+                return self.draw(scored, k, exploration, seed, _thread_generator())
         return engine.answer(context, k, ranking)
 
     @staticmethod
-    def draw(scored: Scored, k: int, exploration: Exploration, seed: int) -> EngineResult:
-        """The answer `choose` draws among `scored` with `seed`, with its propensities."""
+    def draw(
+        scored: Scored,
+        k: int,
+        exploration: Exploration,
+        seed: int,
+        rng: np.random.Generator | None = None,
+    ) -> EngineResult:
+        """The answer `choose` draws among `scored` with `generator(seed)`, with its
+        propensities (`rng`: a generator to set to `seed` instead of a new one)."""
         if len(scored.ids) == 0:
             return EngineResult.empty()
         scores = _finite(scored.scores)
         shown = min(k, len(scores))
-        greedy = top(scored.ids, scores, shown)  # the engine's own top K (ties by id)
-        slate = choose(scores, shown, exploration, generator(seed), greedy)
-        result = scored.answer(slate.positions)
+        rng = generator(seed) if rng is None else seeded(rng, seed)
+        if exploration.method == "plackett_luce":
+            # Only the pool can be shown: `choose` over the pool's scores, in the order it
+            # gives them itself, draws what it draws over every score (same weights, same
+            # noise), without sorting every candidate.
+            pool = _best(scores, min(max(exploration.pool, shown), len(scores)))
+            slate = choose(scores[pool], shown, exploration, rng)
+            positions = pool[slate.positions]
+        else:
+            greedy = top(scored.ids, scores, shown)  # the engine's own top K (ties by id)
+            slate = choose(scores, shown, exploration, rng, greedy)
+            positions = slate.positions
+        result = scored.answer(positions)
         result.draw = Draw(exploration, seed, slate.propensities.tolist(), slate.slate_propensity)
         return result
 
@@ -156,6 +184,16 @@ def _described(exploration: Exploration) -> tuple[tuple[str, object], ...]:
         ("temperature", exploration.temperature),
         ("pool", exploration.pool),
     )
+
+
+def _best(scores: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the `m` best scores, best first, ties by the lower position: what a stable
+    sort of every score starts with, from a partition and a sort of the few that can make it."""
+    if m >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    kth_best = -np.partition(-scores, m - 1)[m - 1]
+    pool = np.flatnonzero(scores >= kth_best)
+    return pool[np.lexsort((pool, -scores[pool]))][:m]
 
 
 def _finite(scores: np.ndarray) -> np.ndarray:

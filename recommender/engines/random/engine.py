@@ -1,10 +1,11 @@
 """`Random` (K services drawn uniformly) and `RandomRanking` (every candidate, shuffled).
 
-Both draw from the request's own seed (`RecommendationContext.seed`: the same request replays)
-and record how they drew (`EngineResult.draw`): each candidate is shown at each position with
-probability 1/n. The top-K draw is `exploration.choose` with epsilon 1 (uniform K without
-replacement, in random order), so replaying `choose` with the recorded seed gives the slate; the
-ranking is `default_rng(seed).permutation(candidates)` (a full choose costs several times more).
+Both draw with `generator` from the request's own seed (`RecommendationContext.seed`: the same
+request replays) and record how they drew (`EngineResult.draw`): each candidate is shown at each
+position with probability 1/n. The top-K draw is `exploration.choose` with epsilon 1 (uniform K
+without replacement, in random order), so replaying `choose` with the recorded seed gives the
+slate; the ranking is `generator(seed).permutation(candidates)` (a full choose costs several
+times more).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from recommender.engines.base.engine import (
     EngineResult,
     RecommendationContext,
     ServingDeps,
+    generator,
 )
 from recommender.evaluation.exploration import Exploration, choose
 
@@ -39,7 +41,7 @@ class RandomEngine(Engine):
         seed = context.seed()
         shown = min(k, n)
         # With epsilon 1 the greedy slate is never shown: any K positions stand for it.
-        slate = choose(np.zeros(n), shown, UNIFORM, np.random.default_rng(seed), np.arange(shown))
+        slate = choose(np.zeros(n), shown, UNIFORM, generator(seed), np.arange(shown))
         result = EngineResult.build(
             context.candidates[slate.positions], [1.0 / n] * shown, LONG, SHORT
         )
@@ -55,7 +57,7 @@ class RandomEngine(Engine):
 
     def rank(self, context: RecommendationContext) -> EngineResult:
         seed = context.seed()
-        order = np.random.default_rng(seed).permutation(context.candidates).tolist()
+        order = generator(seed).permutation(context.candidates).tolist()
         n = len(order)
         # One float object for every score: a stored ranking does not keep ~1,000 copies.
         score = round(1.0 / n, 3)
