@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
@@ -40,6 +40,9 @@ def int64_ids(values: Iterable | None) -> np.ndarray:
         kept = [int(v) for v in values if INT64.min <= v <= INT64.max]
         return np.asarray(kept, dtype=np.int64)
 
+
+# The interests a user declares (User fields, also `search_data` keys and keys of `FACETS`).
+DECLARED = ("categories", "scientific_domains")
 
 # (catalogue row of each id, whether the id exists): see `Catalogue.rows`
 LookedUp = tuple[np.ndarray, np.ndarray]
@@ -88,6 +91,9 @@ class Catalogue:
     users: Mapping[int, np.ndarray]  # user id -> accessed services
     aai_uids: Mapping[str, int]
     index: IdIndex  # over `ids`: row r + 1 for ids[r], UNKNOWN for no such service
+    # user id -> {"categories": ids, "scientific_domains": ids}: what the user declared (the
+    # interest-overlap rule's side of the user); users who declared nothing are absent.
+    declared: Mapping[int, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
     def rows(self, service_ids: np.ndarray) -> LookedUp:
         """(row of each id, whether the id exists); rows of missing ids are meaningless."""
@@ -173,12 +179,25 @@ def build_catalogue(version: int) -> Catalogue:
     }
     users: dict[int, np.ndarray] = {}
     aai_uids: dict[str, int] = {}
-    for doc in db[User._get_collection_name()].find({}, {"aai_uid": 1, "accessed_services": 1}):
+    declared: dict[int, dict[str, np.ndarray]] = {}
+    projection = {"aai_uid": 1, "accessed_services": 1, **{key: 1 for key in DECLARED}}
+    for doc in db[User._get_collection_name()].find({}, projection):
         users[doc["_id"]] = int64_ids(doc.get("accessed_services"))
         if doc.get("aai_uid"):
             aai_uids[doc["aai_uid"]] = doc["_id"]
+        interests = {key: int64_ids(doc.get(key)) for key in DECLARED}
+        if any(len(values) for values in interests.values()):
+            declared[doc["_id"]] = interests
     return Catalogue(
-        version, ids, recommendable, ids[recommendable], facets, users, aai_uids, IdIndex(ids)
+        version,
+        ids,
+        recommendable,
+        ids[recommendable],
+        facets,
+        users,
+        aai_uids,
+        IdIndex(ids),
+        declared,
     )
 
 

@@ -31,7 +31,7 @@ DATABUS_KEYS = (
     "RS_DATABUS_PUBLISH_TOPIC",
     "RS_DATABUS_SUBSCRIPTION_TOPIC",
 )
-# Top-K engines first (the champion, then each personalised engine, RL, the floor), then the
+# Top-K engines first (the champion, each personalised engine, RL, the rule, the floor), then the
 # ranking variants in the same order, then Popularity (anonymous visitors).
 DEFAULT_ENGINES = (
     "Auto",
@@ -40,12 +40,14 @@ DEFAULT_ENGINES = (
     "EASE",
     "iALS",
     "RL",
+    "InterestRule",
     "Random",
     "AutoRanking",
     "NCFRanking",
     "HybridRanking",
     "EASERanking",
     "iALSRanking",
+    "InterestRuleRanking",
     "RandomRanking",
     "Popularity",
 )

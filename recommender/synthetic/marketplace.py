@@ -13,8 +13,9 @@ import numpy as np
 from recommender.synthetic.catalogue import draw_interests, draw_services, draw_vocabularies
 from recommender.synthetic.population import draw_projects, draw_users
 from recommender.synthetic.sessions import generate_sessions
+from recommender.synthetic.world import World
 
-__all__ = ["generate_marketplace", "generate_sessions"]
+__all__ = ["generate_marketplace", "generate_sessions", "generate_world"]
 
 
 def generate_marketplace(users: int, services: int, seed: int) -> dict:
@@ -35,3 +36,9 @@ def generate_marketplace(users: int, services: int, seed: int) -> dict:
     dump["users"] = draw_users(rng, users, interests, category_ids, domain_ids, traits)
     dump["projects"] = draw_projects(rng, dump["users"])
     return dump
+
+
+def generate_world(users: int, services: int, seed: int, latent_seed: int = 0) -> World:
+    """The synthetic world (hidden interests, logging policy, oracle) on a freshly generated
+    marketplace: `World(generate_marketplace(users, services, seed), latent_seed)`."""
+    return World(generate_marketplace(users, services, seed), latent_seed)

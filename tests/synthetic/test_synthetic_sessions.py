@@ -86,7 +86,8 @@ def test_some_journeys_end_in_an_order_from_the_summary(sessions):
 
 
 def test_interesting_services_are_clicked_more(dump, sessions):
-    """Visitors click shown services in their declared categories or domains more often."""
+    """Visitors click shown services in their declared categories or domains more often
+    (declared interests are only part of the hidden affinity that drives clicks)."""
     recommendations, actions = sessions
     services = {s["id"]: s for s in dump["services"]}
     users = {u["id"]: u for u in dump["users"]}
@@ -107,7 +108,7 @@ def test_interesting_services_are_clicked_more(dump, sessions):
             )
             rates[match][0] += (rec["visit_id"], sid) in clicked
             rates[match][1] += 1
-    assert rates[True][0] / rates[True][1] > 2 * rates[False][0] / rates[False][1]
+    assert rates[True][0] / rates[True][1] > 1.5 * rates[False][0] / rates[False][1]
 
 
 def test_sessions_span_a_month_from_start(dump):
