@@ -346,23 +346,37 @@ def logging_support(item: Logged, registry: Registry, width: int) -> np.ndarray 
 def _replayed_pool(item: Logged, registry: Registry, support: np.ndarray) -> np.ndarray | None:
     """The Plackett-Luce pool (the `pool` best of the logging engine's scores, NaN last, ties
     to the earlier candidate, as the serving policy draws it), when the engine that served
-    still serves the same model version; each pool member can be drawn at every position."""
+    still serves the same model version; each pool member can be drawn at every position. For
+    an engine without `scored`, its ranking's order stands for its scores (ties at the pool's
+    edge may then be cut differently)."""
     served = registry.find(item.policy.get("engine"))
     if served is None or not served.engine.is_ready()[0]:
         return None
     if served.engine.model_version() != item.policy.get("model_version"):
         return None
-    scored = served.engine.scored(item.context)
-    if scored is None or len(scored.ids) == 0:
+    ids, scores = _logging_scores(served, item.context)
+    if len(ids) == 0:
         return None
-    scores = np.nan_to_num(np.asarray(scored.scores, dtype=np.float64), nan=-np.inf)
     shown = min(item.k, len(scores))
     size = min(max(int(item.policy["exploration"].get("pool", 1)), shown), len(scores))
-    pool = scored.ids[np.argsort(-scores, kind="stable")[:size]]
+    pool = ids[np.argsort(-scores, kind="stable")[:size]]
     index = {service: i for i, service in enumerate(item.context.candidates.tolist())}
     rows = [index[service] for service in pool.tolist() if service in index]
     support[rows, :shown] = True
     return support
+
+
+def _logging_scores(
+    served: Served, context: RecommendationContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores, NaN as -inf) the logging engine explores over: its `scored` answer, else
+    its ranking's order (an engine that only ranks explores over its ranking)."""
+    scored = served.engine.scored(context)
+    if scored is not None:
+        scores = np.asarray(scored.scores, dtype=np.float64)
+        return np.asarray(scored.ids, dtype=np.int64), np.nan_to_num(scores, nan=-np.inf)
+    ranked = np.asarray(served.engine.rank(context).services, dtype=np.int64)
+    return ranked, -np.arange(len(ranked), dtype=np.float64)
 
 
 # --- the report ---

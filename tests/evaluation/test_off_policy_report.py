@@ -131,7 +131,11 @@ def test_a_report_is_reused_until_its_time_is_up(log):
     assert off_policy_report() is not off_policy_report()
 
 
-def test_plackett_luce_support_is_the_replayed_pool_or_unknown(app, monkeypatch):
+@pytest.mark.parametrize("scores", ["scored", "ranking"])
+def test_plackett_luce_support_is_the_replayed_pool_or_unknown(app, monkeypatch, scores):
+    """The pool comes from the logging engine's scores, or its ranking when it has none."""
+    if scores == "ranking":
+        monkeypatch.setattr(logged.First, "scored", lambda self, context: None)
     logged.load_catalogue()
     logged.use_targets(monkeypatch)
     pool = {"method": "plackett_luce", "epsilon": 0.0, "temperature": 1.0, "pool": 3}
