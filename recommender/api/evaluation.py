@@ -8,7 +8,6 @@ from flask_restx import Namespace, Resource
 from recommender.api.openapi import register
 from recommender.errors import InvalidInputError
 from recommender.schemas.off_policy import OffPolicyView, parse_query
-from recommender.services.off_policy import UnknownEngineError, off_policy_report
 from recommender.services.runtime import runtime
 
 ns = Namespace("evaluation", description="How well the engines would do, from logged traffic")
@@ -48,6 +47,10 @@ class OffPolicy(Resource):
     @ns.response(400, "A bad query parameter; `errors` names it")
     @ns.response(503, "The database is unreachable")
     def get(self):
+        # Imported on the first report: the report reads sessions (journeys, rewards), which a
+        # serving process never loads otherwise (tests/architecture/test_serving_imports.py).
+        from recommender.services.off_policy import UnknownEngineError, off_policy_report
+
         query = parse_query(request.args)
         limit = runtime().settings.OFF_POLICY_MAX_LOGGED
         if query.max_logged is not None and query.max_logged > limit:

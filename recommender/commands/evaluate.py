@@ -4,20 +4,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 from flask.cli import with_appcontext
 
 from recommender.services.evaluation import Hitrate, offline_metrics, panel_hitrate
-from recommender.services.off_policy import (
-    ESTIMATORS,
-    OffPolicyReport,
-    UnknownEngineError,
-    off_policy_report,
-)
-from recommender.services.off_policy import (
-    FAILED as OFF_POLICY_FAILED,
-)
+
+if TYPE_CHECKING:
+    from recommender.services.off_policy import OffPolicyReport
 
 FAILED = 1
 CONFIDENCE = "95%"
@@ -57,6 +52,8 @@ def offline_lines(results: dict[str, dict], ks: tuple[int, ...]) -> list[str]:
 
 
 def off_policy_lines(report: OffPolicyReport) -> list[str]:
+    from recommender.services.off_policy import ESTIMATORS
+
     skipped = ", ".join(
         f"{why.replace('_', ' ')}: {count}" for why, count in report.skipped.items()
     )
@@ -88,6 +85,11 @@ def off_policy_lines(report: OffPolicyReport) -> list[str]:
 
 
 def print_off_policy(targets: tuple[str, ...], max_logged: int | None, as_json: bool) -> None:
+    # Imported when used: every process registers the commands, and the report reads sessions,
+    # which an API process never loads (tests/architecture/test_serving_imports.py).
+    from recommender.services.off_policy import FAILED as OFF_POLICY_FAILED
+    from recommender.services.off_policy import UnknownEngineError, off_policy_report
+
     try:
         report = off_policy_report(targets or None, max_logged, fresh=True)
     except UnknownEngineError as error:

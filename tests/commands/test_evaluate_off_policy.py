@@ -99,3 +99,14 @@ def test_answers_on_the_seeded_demo_data(cli, app):
             assert low <= engine[estimator]["value"] <= high
     assert report["engines"]["NCF"]["status"] == "not trained"
     assert report["engines"]["NCF"]["reason"]
+
+
+def test_a_failed_engine_makes_the_exit_code_1(cli, log, monkeypatch):
+    def broken(self, context, k):
+        raise RuntimeError("scores went missing")
+
+    monkeypatch.setattr(logged.First, "recommend", broken)
+    result = cli("evaluate", "--off-policy")
+
+    assert result.exit_code == 1
+    assert "First: failed (RuntimeError('scores went missing'))" in result.output

@@ -152,3 +152,15 @@ def test_plackett_luce_support_is_the_replayed_pool_or_unknown(app, monkeypatch,
     assert report.engines["First"].support_unknown == 1
     # Random shows 4 and 5 (outside the pool) with 1/5 each at each of 3 positions.
     assert report.engines["Random"].unsupported_mass == pytest.approx(3 * 2 * 0.2)
+
+
+def test_an_engine_that_fails_is_reported_without_hiding_the_others(log, monkeypatch):
+    def broken(self, context, k):
+        raise RuntimeError("scores went missing")
+
+    monkeypatch.setattr(logged.First, "recommend", broken)
+    report = off_policy_report(fresh=True)
+
+    assert report.engines["First"].status == "failed"
+    assert "scores went missing" in report.engines["First"].reason
+    assert report.engines["Random"].estimates["ips"].value == pytest.approx(logged.RANDOM_IPS)
