@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 # name -> (users, services, logged sessions)
 SIZES = {
     "small": (1000, 200, 4000),
-    "medium": (2000, 400, 8000),
-    "large": (3000, 600, 12000),
+    "medium": (2000, 400, 6000),
+    "large": (3000, 600, 8000),
 }
 DEFAULT_SEEDS = "42,1,2,3,4"
 STAGES = ("ae", "embedding", "ncf", "popularity", "rl")
@@ -137,9 +137,14 @@ def simulator_estimates(metrics: dict) -> dict[str, float]:
         weight = float(numbers.get("sessions", 1) or 0)
         for name, entry in numbers.items():
             ours = SIMULATOR_NAMES.get(name.lower())
-            if ours and isinstance(entry, dict) and "reward" in entry:
+            if not ours or not isinstance(entry, dict):
+                continue
+            # The simulator's own figure; "reward" is whatever evidence the gate used.
+            simulated = entry.get("simulated")
+            value = simulated.get("value") if isinstance(simulated, dict) else entry.get("reward")
+            if value is not None:
                 total = totals.setdefault(ours, [0.0, 0.0])
-                total[0] += weight * float(entry["reward"])
+                total[0] += weight * float(value)
                 total[1] += weight
     return {name: s / w for name, (s, w) in totals.items() if w > 0}
 
@@ -273,7 +278,6 @@ def run_one(size: str, seed: int) -> dict:
                 result["simulator"] = simulator_estimates(outcome.metrics or {})
                 result["rl_metrics"] = outcome.metrics
         result["stages"], result["gates"] = stages, verdicts
-        started = time.perf_counter()
         members = [i for i, r in enumerate(logged.requests) if r.user is not None]
         logged_in = type(logged)(
             [logged.recommendations[i] for i in members],
@@ -284,6 +288,7 @@ def run_one(size: str, seed: int) -> dict:
         policies: dict[str, dict] = {}
         requests = logged_in.requests
         for name in POLICIES:
+            started = time.perf_counter()
             if name == "Random":
                 slates = random_slates(requests, seed)
             else:
@@ -291,6 +296,7 @@ def run_one(size: str, seed: int) -> dict:
             if slates is None:
                 policies[name] = {"available": False}
                 continue
+            timings[f"slates_{name}_s"] = time.perf_counter() - started
             policies[name] = {
                 "available": True,
                 "true": interval(world.expected_reward(requests, slates)),
@@ -299,7 +305,6 @@ def run_one(size: str, seed: int) -> dict:
         oracle = [world.best_slate(r).tolist() for r in requests]
         result["oracle_true"] = interval(world.expected_reward(requests, oracle))
         result["policies"] = policies
-        timings["evaluate_s"] = time.perf_counter() - started
     result["timings"] = timings
     return result
 
@@ -380,8 +385,24 @@ def print_tables(summary: dict, goal: dict) -> None:
                 f" | {fmt(e['snips'])} | {fmt(e['dr'])} |"
             )
         print(f"| {size} | (oracle) | {fmt(numbers['oracle_true'])} | | | | |")
-    print()
-    print(json.dumps(goal, indent=1))
+    print("\n| size | RL true | best baseline | its true | RL / best | goal >= 1.10 |")
+    print("|---|---:|---|---:|---:|---|")
+    for size, g in goal["rl_vs_best_baseline"].items():
+        ratio = "n/a" if g["ratio"] is None else f"{g['ratio']:.3f}"
+        print(
+            f"| {size} | {g['rl'] or 0:.4f} | {g['best_baseline']} | {g['best']:.4f} | {ratio} "
+            f"| {'met' if g['met'] else 'not met'} |"
+        )
+    (key,) = [key for key in goal if key.startswith("ope_")]
+    print(f"\n| {key}: policy / estimator | error of seed means | mean per-seed error | goal |")
+    print("|---|---:|---:|---|")
+    for name, g in goal[key].items():
+        error, per_seed = g["relative_error_of_means"], g["mean_per_seed_relative_error"]
+        print(
+            f"| {name} | {'n/a' if error is None else f'{100 * error:.1f} %'} "
+            f"| {'n/a' if per_seed is None else f'{100 * per_seed:.1f} %'} "
+            f"| {'met' if g['met'] else 'not met'} |"
+        )
 
 
 def run_subprocess(size: str, seed: str) -> dict:
@@ -404,7 +425,12 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks" / "rl.json"))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (subprocesses)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: "size:seed", prints JSON
+    parser.add_argument("--table", action="store_true", help="print the tables of --json only")
     args = parser.parse_args()
+    if args.table:
+        stored = json.loads(Path(args.json).read_text())
+        print_tables(stored["summary"], stored["goals"])
+        return
     if args.one:
         size, seed = args.one.split(":")
         print(json.dumps(run_one(size, int(seed)), default=float))

@@ -120,7 +120,18 @@ class Settings(BaseSettings):
     RL_SYNTHETIC_SESSIONS: int = Field(
         20000, ge=0, description="Synthetic sessions RL generates at most"
     )
-    RL_EPOCHS: int = Field(8, ge=1, description="TD3 epochs per panel")
+    RL_EPOCHS: int = Field(
+        8, ge=0, description="Actor-critic epochs per panel (the best on validation is kept)"
+    )
+    RL_MIN_LOGGED_FOR_OPE: int = Field(
+        2000,
+        ge=1,
+        description="Held-out real requests with logged propensities for off-policy estimates "
+        "(not the simulator) to decide RL's gate",
+    )
+    RL_MARGIN: float = Field(
+        0.0, ge=0, description="Gate: RL's reward must beat every baseline's by more than this"
+    )
     PROMOTION_MARGIN: float = Field(
         0.005,
         ge=0,

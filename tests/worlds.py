@@ -16,7 +16,7 @@ from recommender.engines.ncf.pipeline import NCFConfig, NCFPipeline
 from recommender.engines.ncf.training import TrainConfig as NCFTrainConfig
 from recommender.engines.popularity.pipeline import PopularityPipeline
 from recommender.engines.rl.pipeline import RLConfig, RLPipeline
-from recommender.engines.rl.td3 import TD3Config
+from recommender.engines.rl.training import AgentConfig
 from recommender.services.update import train_stage
 from recommender.synthetic import generate_marketplace, generate_sessions
 from recommender.synthetic.writer import write_marketplace, write_sessions
@@ -32,7 +32,10 @@ NCF_FAST = NCFConfig(
     train=NCFTrainConfig(max_epochs=5, patience=2, batch_size=256, lr=0.01),
 )
 RL_FAST = RLConfig(
-    min_real_sarses=10**9, synthetic_sessions=400, td3=TD3Config(epochs=2, batch_size=64)
+    min_real_sarses=10**9,
+    synthetic_sessions=400,
+    agent=AgentConfig(epochs=2, batch_size=64),
+    grid=({"imitation": 0.0},),
 )
 
 

@@ -180,7 +180,8 @@ class World:
             rows = self.rows(user["accessed_services"])
             self.popularity[rows] += 1
         self.columns = _facet_columns(services + self.users)
-        self.service_facets = _incidence(services, self.columns)
+        # Dense for services (a request gathers rows of it); sparse for users, who can be many.
+        self.service_facets = _incidence(services, self.columns).toarray()
         self.user_facets = _incidence(self.users, self.columns)
         vectors = _hashed_normal(self.columns.keys, latent_seed, salt=1)
         declared = _unit(self.service_facets @ vectors)
@@ -288,10 +289,11 @@ class World:
         """Per candidate, the logging policy's score: the interest-overlap rule (shared declared
         categories and domains, or search filters for anonymous visitors, then popularity)."""
         if request.user is not None:
-            visitor = self.user_facets[request.user].toarray().ravel()
+            facets = self.user_facets
+            columns = facets.indices[facets.indptr[request.user] : facets.indptr[request.user + 1]]
         else:
-            visitor = self.search_facets(request.search)
-        overlap = self.service_facets[request.rows] @ visitor
+            columns = np.flatnonzero(self.search_facets(request.search))
+        overlap = self.service_facets[np.ix_(request.rows, columns)].sum(axis=1)
         return overlap + self.popular[request.rows]
 
     # --- requests and sessions ------------------------------------------------------------
@@ -510,7 +512,7 @@ class _RequestDrawer:
         rows = np.flatnonzero(allowed)
         if search:
             wanted = world.search_facets({"categories": search["categories"]})
-            filtered = rows[(world.service_facets[rows] @ wanted) > 0]
+            filtered = rows[world.service_facets[np.ix_(rows, np.flatnonzero(wanted))].any(axis=1)]
             if len(filtered) >= 2 * k:
                 rows = filtered
             else:

@@ -1,8 +1,8 @@
-"""The RL engine: TD3 mechanics, masked selection, training + promotion, serving."""
+"""The RL engine: candidate features, actor-critic mechanics, splits, training + the gate,
+serving."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
 import numpy as np
@@ -13,12 +13,25 @@ from recommender.engines.autoencoders.model import TrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
 from recommender.engines.base.engine import RecommendationContext
 from recommender.engines.base.pipeline import ModelValidationError
-from recommender.engines.rl.data import Transitions
-from recommender.engines.rl.networks import Actor, Shape, polyak
+from recommender.engines.rl.candidates import (
+    FEATURES,
+    ServiceTable,
+    States,
+    candidate_features,
+    value_rates,
+)
+from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split
+from recommender.engines.rl.networks import Shape
 from recommender.engines.rl.pipeline import RLConfig, RLPipeline
-from recommender.engines.rl.selection import choose
 from recommender.engines.rl.synthetic import synthetic_sarses
-from recommender.engines.rl.td3 import TD3, Batch, Matrices, TD3Config, fit
+from recommender.engines.rl.training import (
+    Agent,
+    AgentConfig,
+    fit,
+    logged_q,
+    position_marginals,
+)
+from recommender.evaluation import exploration
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service
 from recommender.models.ops import ModelVersion, PipelineMetadata
 from recommender.services.runtime import runtime
@@ -29,166 +42,183 @@ from recommender.synthetic.writer import write_marketplace, write_sessions
 from tests import snapshots
 from tests.app_helpers import engine, env
 
-SHAPE = Shape(k=2, user_dim=3, service_dim=4, history_len=2, history_dim=5, hidden=(8, 8))
 FAST_AE = AEConfig(train=TrainConfig(max_epochs=20, patience=3))
 TINY = RLConfig(
-    min_real_sarses=10**9, synthetic_sessions=500, td3=TD3Config(epochs=3, batch_size=64)
+    min_real_sarses=10**9,
+    synthetic_sessions=500,
+    validation_users=0.3,
+    agent=AgentConfig(epochs=2, batch_size=64),
+    grid=({"imitation": 0.0},),
 )
 
 
-# --- TD3 mechanics on a tiny MDP --------------------------------------------------------
+# --- candidate features -------------------------------------------------------------------
 
 
-def tiny_batch(done: float, n: int = 6, seed: int = 0) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    unit = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)  # noqa: E731
-    return Batch(
-        user=torch.randn(n, SHAPE.user_dim, generator=g),
-        history=unit(n, SHAPE.history_len, SHAPE.service_dim),
-        action=unit(n, SHAPE.k, SHAPE.service_dim),
-        reward=torch.rand(n, generator=g),
-        values=torch.rand(n, SHAPE.k, generator=g),
-        next_history=unit(n, SHAPE.history_len, SHAPE.service_dim),
-        done=torch.full((n,), done),
+def tiny_table() -> ServiceTable:
+    """Four services: content embeddings e0, e0, e1, e1; interests {a}, {a, b}, {}, {b}."""
+    embeddings = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=np.float32)
+    interests = np.array([[1, 0], [1, 1], [0, 0], [0, 1]], dtype=np.float32)
+    return ServiceTable.build(
+        embeddings, interests, np.array([0.1, 0.2, 0.3, 1.0]), np.array([0.5, 0.5, 0.5, 1.0])
     )
 
 
-def agent(**config) -> TD3:
-    torch.manual_seed(0)
-    return TD3(SHAPE, TD3Config(**config), torch.device("cpu"))
+def feature(name: str, features: torch.Tensor) -> list[float]:
+    return features[0, :, FEATURES.index(name)].tolist()
 
 
-def perturb(module: torch.nn.Module, by: float = 0.5) -> None:
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(by)
+def test_candidate_features_follow_the_users_interests_and_history():
+    table = tiny_table()
+    # A user interested in {a} who used service row 1 (embedding e0, interests {a}).
+    states = States(torch.zeros(1, 3), torch.tensor([[1.0, 0.0]]), torch.tensor([[0, 1]]))
+    candidates = torch.tensor([[2, 3, 4, 0]])  # rows 2..4, then padding
+
+    features = candidate_features(table, states, candidates)
+
+    assert feature("overlap", features) == pytest.approx([1 / 3, 0, 0, 0])
+    assert feature("any_overlap", features) == [1, 0, 0, 0]
+    assert feature("interest_cosine", features) == pytest.approx([2**-0.5, 0, 0, 0])
+    assert feature("history_mean", features) == pytest.approx([1, 0, 0, 0])
+    assert feature("history_interests", features) == pytest.approx([2**-0.5, 0, 0, 0])
+    assert feature("popularity", features) == pytest.approx([0.2, 0.3, 1.0, 0])
+    assert feature("popular_overlap", features) == pytest.approx([0.2, 0, 0, 0])
+    assert feature("value_rate", features) == pytest.approx([0.5, 0.5, 1.0, 0])
+    assert features[0, 3].abs().sum() == 0  # padding: no features at all
 
 
-def test_terminal_targets_are_the_rewards():
-    td3, batch = agent(), tiny_batch(done=1.0)
+def test_value_rates_shrink_rarely_shown_services_towards_the_mean():
+    rates = value_rates(np.array([5.0, 1.0, 0.0]), np.array([10.0, 1.0, 0.0]))
+    # mean 6 / 11; shrunk: (5 + 60/11) / 20, (1 + 60/11) / 11, (0 + 60/11) / 10, scaled.
+    raw = np.array([(5 + 60 / 11) / 20, (1 + 60 / 11) / 11, (60 / 11) / 10])
+    assert rates == pytest.approx(raw / raw.max(), rel=1e-5)
 
-    y = td3.targets(batch, torch.Generator().manual_seed(1))
 
-    torch.testing.assert_close(y, batch.values)
+# --- actor-critic mechanics ----------------------------------------------------------------
 
 
-def test_targets_bootstrap_from_the_target_critics_not_the_online_ones():
-    td3, batch = agent(gamma=0.9), tiny_batch(done=0.0)
-    y = td3.targets(batch, torch.Generator().manual_seed(1))
+@pytest.mark.parametrize("k", [2, 3])
+def test_position_marginals_are_the_exact_plackett_luce_ones(k):
+    logits = torch.tensor([[2.0, 1.0, 0.0, -0.5, -1e9], [0.3, 0.0, -2.0, 1.0, 0.5]])
 
-    # Expected: the target actor's action with the same clipped noise, min of target critics.
-    with torch.no_grad():
-        a = td3.target_actor(batch.user, batch.next_history)
-        a = torch.nn.functional.normalize(
-            a + td3.noise(a, torch.Generator().manual_seed(1)), dim=-1
+    marginals = position_marginals(logits, k)
+
+    for row in range(2):
+        real = logits[row] > -1e8
+        exact = exploration.marginals(
+            logits[row][real].double().numpy(),
+            k,
+            exploration.Exploration("plackett_luce", temperature=1.0, pool=10),
         )
-        q = torch.minimum(
-            td3.target_q1(batch.user, batch.next_history, a),
-            td3.target_q2(batch.user, batch.next_history, a),
-        )
-    torch.testing.assert_close(y, batch.values + 0.9 * q.unsqueeze(1))
-
-    perturb(td3.q1), perturb(td3.q2), perturb(td3.actor)  # online nets: no effect
-    torch.testing.assert_close(td3.targets(batch, torch.Generator().manual_seed(1)), y)
-    perturb(td3.target_q1), perturb(td3.target_q2)
-    assert not torch.allclose(td3.targets(batch, torch.Generator().manual_seed(1)), y)
+        assert marginals[row][:, real].T.numpy() == pytest.approx(exact, abs=1e-5)
+    assert marginals[0, :, 4].abs().max() < 1e-6  # padding
 
 
-def test_smoothing_noise_is_clipped():
-    td3 = agent(target_noise=10.0, noise_clip=0.5)
-    noise = td3.noise(torch.zeros(1000, SHAPE.k, SHAPE.service_dim), torch.Generator())
+def test_logged_q_reads_each_logged_service_at_its_own_position():
+    q = torch.arange(2 * 4 * 2, dtype=torch.float32).view(2, 4, 2)  # [B, C, K]
+    shown = torch.tensor([[3, 1], [0, -1]])
 
-    assert noise.abs().max() <= 0.5 / SHAPE.service_dim**0.5 + 1e-7
-    assert noise.std() > 0
-
-
-def test_the_actor_and_targets_move_only_every_policy_delay_steps():
-    td3, batch = agent(policy_delay=2, polyak=0.5), tiny_batch(done=0.0, n=16)
-    actor, target = copy.deepcopy(td3.actor.state_dict()), copy.deepcopy(td3.target_q1.state_dict())
-    generator = torch.Generator().manual_seed(0)
-
-    _, actor_loss = td3.step(batch, generator)
-    assert actor_loss is None
-    assert all(torch.equal(v, td3.actor.state_dict()[k]) for k, v in actor.items())
-    assert all(torch.equal(v, td3.target_q1.state_dict()[k]) for k, v in target.items())
-
-    _, actor_loss = td3.step(batch, generator)
-    assert actor_loss is not None
-    assert not all(torch.equal(v, td3.actor.state_dict()[k]) for k, v in actor.items())
-    assert not all(torch.equal(v, td3.target_q1.state_dict()[k]) for k, v in target.items())
+    assert logged_q(q, shown).tolist() == [[q[0, 3, 0], q[0, 1, 1]], [q[1, 0, 0], q[1, 0, 1]]]
 
 
-def test_polyak_averages_parameters_and_batchnorm_buffers():
-    online, target = Actor(SHAPE), Actor(SHAPE)
-    online.train()
-    online(torch.randn(32, SHAPE.user_dim) + 3.0, torch.randn(32, SHAPE.history_len, 4))
-    before = copy.deepcopy(target.state_dict())
+def test_importance_weights_are_clipped_inverse_propensities_and_0_where_nothing_was_shown():
+    agent = Agent(Shape(k=2, state_dim=3, features=len(FEATURES)), AgentConfig(max_weight=5.0))
+    batch = bandit_requests(2)
+    batch = Requests(
+        batch.user,
+        batch.history,
+        batch.candidates,
+        torch.tensor([[0, -1], [0, 1]]),
+        batch.values,
+        torch.tensor([[0.5, 0.5], [0.1, 1.0]]),
+    )
 
-    polyak(target, online, keep=0.75)
-
-    after, now = target.state_dict(), online.state_dict()
-    for name in ("body.1.running_mean", "body.1.running_var", "head.weight"):
-        torch.testing.assert_close(after[name], 0.75 * before[name] + 0.25 * now[name])
-    assert after["body.1.num_batches_tracked"] == now["body.1.num_batches_tracked"] == 1
+    assert agent.weights(batch).tolist() == [[2.0, 0.0], [5.0, 1.0]]
 
 
-def tiny_transitions(n: int = 40, seed: int = 0) -> tuple[Transitions, Matrices]:
+def bandit_requests(n: int, seed: int = 0) -> Requests:
+    """Logged requests over the four services of `tiny_table` (rows 1..4), two shown at random
+    (propensity 1/12 per position), each earning exactly its value rate minus 0.5 (rows 1..3:
+    0, row 4: 0.5): a world where only `value_rate` matters."""
     rng = np.random.default_rng(seed)
-    services = torch.nn.functional.normalize(torch.randn(11, SHAPE.service_dim), dim=-1)
-    services[0] = 0
-    users = torch.randn(6, SHAPE.user_dim)
-    users[0] = 0
-    long = lambda *shape, high: torch.from_numpy(rng.integers(0, high, shape))  # noqa: E731
-    values = torch.from_numpy(rng.random((n, SHAPE.k)).astype(np.float32))
-    data = Transitions(
-        user=long(n, high=6),
-        history=long(n, SHAPE.history_len, high=11),
-        action=long(n, SHAPE.k, high=11),
-        reward=values.mean(1),
-        values=values,
-        next_history=long(n, SHAPE.history_len, high=11),
-        done=torch.from_numpy((rng.random(n) < 0.3).astype(np.float32)),
+    shown = np.stack([rng.permutation(4)[:2] for _ in range(n)])
+    values = np.where(shown == 3, 0.5, 0.0).astype(np.float32)
+    return Requests(
+        user=torch.ones(n, dtype=torch.long),
+        history=torch.zeros(n, 2, dtype=torch.long),
+        candidates=torch.arange(1, 5).repeat(n, 1),
+        shown=torch.from_numpy(shown),
+        values=torch.from_numpy(values),
+        propensities=torch.full((n, 2), 1 / 12),
     )
-    return data, Matrices(users, services)
 
 
-def test_training_is_seeded():
-    data, matrices = tiny_transitions()
-    config = TD3Config(epochs=2, batch_size=8)
-    first = fit(data, matrices, SHAPE, config, seed=7, device=torch.device("cpu"))
-    second = fit(data, matrices, SHAPE, config, seed=7, device=torch.device("cpu"))
-    other = fit(data, matrices, SHAPE, config, seed=8, device=torch.device("cpu"))
+def bandit_users() -> UserSpace:
+    return UserSpace(np.array([1]), torch.zeros(2, 3), torch.zeros(2, 2))
+
+
+def top_choice(actor, data: Requests) -> np.ndarray:
+    table, users = tiny_table(), bandit_users()
+    from recommender.engines.rl.evaluation import actor_scores
+
+    return actor_scores(actor, table, users, data.batch(torch.arange(len(data)))).argmax(axis=1)
+
+
+def test_the_actor_learns_from_logged_rewards_which_feature_pays():
+    data = bandit_requests(400)
+    result = fit(
+        data, bandit_users(), tiny_table(), 2, AgentConfig(epochs=15, batch_size=50), 3, lambda a: 0
+    )
+
+    assert (top_choice(result.actor, data) == 3).all()  # row 4: the only service that pays
+    assert result.critic_losses[-1] < result.critic_losses[0]
+
+
+def test_training_is_seeded_and_the_best_validation_epoch_is_kept():
+    data, users, table = bandit_requests(100), bandit_users(), tiny_table()
+    config = AgentConfig(epochs=3, batch_size=25)
+    falling = iter([3.0, 2.0, 1.0, 0.0])  # the untrained actor validates best
+    first = fit(data, users, table, 2, config, 7, lambda a: 0.0)
+    second = fit(data, users, table, 2, config, 7, lambda a: 0.0)
+    kept = fit(data, users, table, 2, config, 7, lambda a: next(falling))
+    untrained = fit(data, users, table, 2, AgentConfig(epochs=0), 7, lambda a: 0.0)
 
     for name, value in first.actor.state_dict().items():
         assert torch.equal(value, second.actor.state_dict()[name])
-    assert not torch.equal(first.actor.head.weight, other.actor.head.weight)
-    assert len(first.critic_losses) == len(first.actor_losses) == 2
+    assert len(first.critic_losses) == len(first.actor_losses) == 3
+    assert kept.epoch == 0 and kept.validation == [3.0, 2.0, 1.0, 0.0]
+    for name, value in kept.actor.state_dict().items():
+        assert torch.equal(value, untrained.actor.state_dict()[name])
 
 
-# --- masked selection -------------------------------------------------------------------
+# --- splits -------------------------------------------------------------------------------
 
 
-def test_a_masked_service_never_wins_and_the_k_picks_are_distinct():
-    features = np.eye(4, dtype=np.float32)
-    weights = np.array([[[1, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]]], dtype=np.float32)
-    allowed = np.array([[False, True, True, True]])  # the best match for every head is masked
+def test_validation_has_its_own_users_and_later_times_and_test_is_latest():
+    n = 1000
+    rng = np.random.default_rng(0)
+    sars = SarsSet(
+        users=rng.integers(0, 50, n),
+        history=[[] for _ in range(n)],
+        candidates=[[] for _ in range(n)],
+        actions=[[] for _ in range(n)],
+        values=[np.zeros(0) for _ in range(n)],
+        propensities=[np.zeros(0) for _ in range(n)],
+        recorded=np.zeros(n, bool),
+        times=rng.random(n),
+    )
 
-    columns, scores = choose(weights, features, allowed, k=3)
+    parts = split(sars, validation_users=0.2, validation=0.2, test=0.2, seed=1)
 
-    assert columns[0, 0] != 0 and 0 not in columns[0]
-    assert len(set(columns[0].tolist())) == 3
-    assert ((scores >= 0) & (scores <= 1)).all()
-
-
-def test_fewer_allowed_services_than_k_leave_empty_slots():
-    features = np.eye(3, dtype=np.float32)
-    weights = np.ones((2, 3, 3), dtype=np.float32)
-    allowed = np.array([[True, False, False], [False, False, False]])
-
-    columns, scores = choose(weights, features, allowed, k=3)
-
-    assert columns.tolist() == [[0, -1, -1], [-1, -1, -1]]
-    assert scores[columns < 0].tolist() == [0.0] * 5
+    train, validation, test = (
+        sars.subset(getattr(parts, p)) for p in ("train", "validation", "test")
+    )
+    assert not set(validation.users) & (set(train.users) | set(test.users))
+    assert len(set(validation.users)) == 10
+    assert validation.times.min() > train.times.max()
+    assert test.times.min() > validation.times.max()
+    assert len(train) + len(test) + len(validation) < n  # validation users' other times unused
+    assert len(validation) > 0 and len(test) > 0
 
 
 # --- training, evaluation and promotion --------------------------------------------------
@@ -226,19 +256,26 @@ def test_rl_is_skipped_without_embeddings(app):
 
 def test_rl_trains_on_synthetic_sessions_and_a_failed_gate_keeps_it_out_with_the_numbers(world):
     # A margin no model can meet: the gate must reject, whatever training learned.
-    unbeatable = RLConfig(**{**TINY.__dict__, "popularity_margin": -10.0})
+    unbeatable = RLConfig(**{**TINY.__dict__, "margin": 10.0})
     outcome = RLPipeline(unbeatable).run(env(), seed=3)
 
     metadata = PipelineMetadata.objects(pipeline="RL").order_by("-id").first()
     steps = {step.name: step for step in metadata.steps}
     assert steps["extract"].details["source"] == "synthetic"
     [model] = ModelVersion.objects(name="rl")
+    assert steps["prepare"].details["evidence"] == "simulator"
     for panel, k in (("v1", 3), ("v2", 2)):
         numbers = steps["evaluate"].details[panel]
         assert numbers["sessions"] > 0
-        for name in ("rl", "popularity", "random", "logged"):
-            assert 0.0 <= numbers[name]["reward"] <= 1.0
+        for name in ("rl", "rule", "popularity", "random", "logged"):
+            low, high = numbers[name]["simulated"]["ci"]
+            assert 0.0 <= low <= numbers[name]["reward"] <= high <= k
             assert 0.0 <= numbers[name][f"hr@{k}"] <= 1.0
+        for name in ("rule", "popularity", "random"):
+            margin = numbers["margins"][name]
+            rl, other = numbers["rl"]["reward"], numbers[name]["reward"]
+            assert margin["value"] == pytest.approx(rl - other)
+            assert margin["ci"][0] <= margin["value"] <= margin["ci"][1]
         assert model.metrics[panel] == numbers  # the numbers go with the model version
     assert outcome.status == "rejected" and metadata.status == "rejected"
     assert "RL reward" in outcome.reason and metadata.reason == outcome.reason
@@ -246,23 +283,27 @@ def test_rl_trains_on_synthetic_sessions_and_a_failed_gate_keeps_it_out_with_the
     assert model.file_id is None  # a rejected candidate keeps no weights
 
 
-@pytest.mark.parametrize(
-    ("rl", "random", "popularity", "reason"),
-    [
-        (0.30, 0.20, 0.25, None),
-        (0.25, 0.25, 0.20, "does not beat Random"),
-        (0.22, 0.20, 0.25, "below Popularity"),
-    ],
-)
-def test_promotion_needs_rl_above_random_and_not_below_popularity(rl, random, popularity, reason):
+def gate_numbers(rl: float, **others: float) -> dict:
     numbers = {
         "sessions": 10,
-        **{
-            e: {"reward": r}
-            for e, r in zip(("rl", "random", "popularity"), (rl, random, popularity), strict=True)
-        },
+        "rl": {"reward": rl},
+        **{n: {"reward": v} for n, v in others.items()},
     }
-    metrics = {"v1": numbers, "v2": numbers}
+    return {"v1": numbers, "v2": numbers}
+
+
+@pytest.mark.parametrize(
+    ("rl", "reason"),
+    [
+        (0.40, None),
+        (0.30, "does not beat InterestRule 0.3500"),
+        (0.25, "does not beat NCF 0.2500"),
+        (0.22, "does not beat Popularity 0.2200"),
+        (0.21, "does not beat Random 0.2100"),
+    ],
+)
+def test_promotion_needs_rl_above_ncf_the_rule_popularity_and_random(rl, reason):
+    metrics = gate_numbers(rl, ncf=0.25, rule=0.35, popularity=0.22, random=0.21)
     pipeline = RLPipeline()
     if reason is None:
         pipeline.validate_model(None, metrics, None)
@@ -271,10 +312,17 @@ def test_promotion_needs_rl_above_random_and_not_below_popularity(rl, random, po
             pipeline.validate_model(None, metrics, None)
 
 
+def test_the_gate_margin_is_a_setting():
+    metrics = gate_numbers(0.30, rule=0.28, popularity=0.2, random=0.1)
+    RLPipeline(RLConfig(margin=0.01)).validate_model(None, metrics, None)
+    with pytest.raises(ModelValidationError, match="InterestRule"):
+        RLPipeline(RLConfig(margin=0.03)).validate_model(None, metrics, None)
+
+
 def test_rl_trains_on_stored_traffic_when_there_is_enough(world, client):
     recommendations, actions = generate_sessions(world, 400, seed=5)
     write_sessions(recommendations, actions)
-    config = RLConfig(min_real_sarses=100, td3=TD3Config(epochs=2, batch_size=64))
+    config = RLConfig(**{**TINY.__dict__, "min_real_sarses": 100})
 
     outcome = AlwaysPromoted(config).run(env(), seed=3)  # about the data source, not quality
 
@@ -284,6 +332,49 @@ def test_rl_trains_on_stored_traffic_when_there_is_enough(world, client):
     assert extract["regeneration"]["recommendations"] == 400
     assert outcome.status == metadata.status == "promoted"
     assert ModelVersion.objects(name="rl", status="live").first().config["source"] == "real"
+
+
+def logged_world(dump: dict) -> None:
+    """Sessions logged by the world's stochastic policy (with propensities), stored as real."""
+    write_sessions(*generate_sessions(dump, 1500, seed=5))
+
+
+@pytest.mark.parametrize(("min_logged", "evidence"), [(10, "off-policy"), (10**6, "simulator")])
+def test_the_gate_decides_on_off_policy_estimates_once_enough_requests_carry_propensities(
+    world, min_logged, evidence
+):
+    logged_world(world)
+    config = RLConfig(**{**TINY.__dict__, "min_real_sarses": 100, "min_logged_for_ope": min_logged})
+
+    RLPipeline(config).run(env(), seed=3)
+
+    steps = {
+        s.name: s for s in PipelineMetadata.objects(pipeline="RL").order_by("-id").first().steps
+    }
+    assert steps["prepare"].details["evidence"] == evidence
+    assert steps["prepare"].details["test_with_propensities"] > 10
+    numbers = steps["evaluate"].details["v1"]
+    for name in ("rl", "rule", "popularity", "random"):
+        entry = numbers[name]
+        if evidence == "off-policy":
+            for estimator in ("ips", "snips", "dr"):
+                low, high = entry[estimator]["ci"]
+                assert low <= entry[estimator]["value"] <= high
+            assert entry["reward"] == entry["dr"]["value"]
+        else:
+            assert "dr" not in entry and entry["reward"] == entry["simulated"]["value"]
+
+
+def test_an_untrained_actor_is_rejected_because_the_rule_wins(world):
+    logged_world(world)
+    untrained = RLConfig(
+        **{**TINY.__dict__, "min_real_sarses": 100, "agent": AgentConfig(epochs=0)}
+    )
+
+    outcome = RLPipeline(untrained).run(env(), seed=3)
+
+    assert outcome.status == "rejected"
+    assert "does not beat InterestRule" in outcome.reason
 
 
 def test_rl_trains_after_ncf_and_before_popularity(app):
@@ -371,8 +462,11 @@ def test_services_added_after_training_are_recommended_by_their_features(served,
 
     assert answer["engine_version"] == "RL"
     assert sorted(answer["recommendations"]) == [90_000, 90_001, 90_002]
-    rows = engine("RL").component().service_rows(np.array([90_000]))
-    assert np.linalg.norm(rows) == pytest.approx(1.0, abs=1e-5)  # encoded, not a zero row
+    component = engine("RL").component()
+    row = component.index.rows(np.array([90_000]))
+    embedded = component.table.embeddings[row].numpy()
+    assert np.linalg.norm(embedded) == pytest.approx(1.0, abs=1e-5)  # encoded, not a zero row
+    assert component.table.interests[row].sum() > 0  # its declared interests are known
 
 
 def test_a_request_is_one_forward_pass_on_a_cached_component(served):

@@ -1,8 +1,8 @@
-"""From SARS documents to the arrays TD3 trains on (service features: see features.py). Row 0 of
-every feature matrix is a zero row: padding for short histories and missing services.
+"""From SARS documents to the arrays the actor-critic trains on. Row 0 of every table is padding
+(short histories, missing services, unknown users).
 
-Everything is indexed, not copied: transitions hold row numbers into the user and service
-matrices and batches gather from them, so 100k SARS cost a few MB.
+Everything is indexed, not copied: requests hold row numbers into the user and service tables
+and batches gather from them (candidates.py computes the features per batch).
 """
 
 from __future__ import annotations
@@ -14,40 +14,32 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recommender.engines.rl.features import service_features
-from recommender.sessions.rewards import combine, service_values
-
-Rows = Callable[[Sequence[int] | np.ndarray], np.ndarray]  # ids -> embedding rows
+from recommender.engines.rl.candidates import ServiceTable, States
+from recommender.sessions.rewards import service_values
 
 
 @dataclass(frozen=True)
 class ServiceSpace:
-    """Known services: sorted ids and their feature rows (row 0: padding, then one per id)."""
+    """Known services: sorted ids and their table rows (row 0: padding, then one per id)."""
 
     ids: np.ndarray
-    features: np.ndarray  # float32 [len(ids) + 1, D]
-    popularity: np.ndarray  # float32 [len(ids) + 1], in [0, 1]
-
-    @classmethod
-    def build(cls, ids: np.ndarray, rows: Rows, popularity: np.ndarray) -> ServiceSpace:
-        ids = np.asarray(ids, dtype=np.int64)
-        embedded = rows(ids)
-        padded_pop = np.concatenate([[0.0], popularity]).astype(np.float32)
-        features = service_features(embedded, popularity)
-        padded = np.concatenate([np.zeros((1, features.shape[1]), np.float32), features])
-        return cls(ids, padded, padded_pop)
+    table: ServiceTable
 
     @property
-    def dim(self) -> int:
-        return self.features.shape[1]
+    def popularity(self) -> np.ndarray:
+        return self.table.popularity.numpy()
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id (0 when unknown)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(self.ids) == 0:
-            return np.zeros(ids.shape, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-        return np.where(self.ids[pos] == ids, pos + 1, 0)
+        return _rows(self.ids, ids)
+
+
+def _rows(known: np.ndarray, ids) -> np.ndarray:
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(known) == 0:
+        return np.zeros(ids.shape, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+    return np.where(known[pos] == ids, pos + 1, 0)
 
 
 def popularity_counts(ids: np.ndarray, events: Iterable[np.ndarray]) -> np.ndarray:
@@ -62,29 +54,52 @@ def popularity_counts(ids: np.ndarray, events: Iterable[np.ndarray]) -> np.ndarr
     return counts
 
 
+def value_sums(ids: np.ndarray, sars: SarsSet) -> tuple[np.ndarray, np.ndarray]:
+    """Per sorted id: (value earned, times shown) over the transitions of `sars`."""
+    shown = np.fromiter((s for a in sars.actions for s in a), np.int64)
+    values = np.fromiter((v for vals in sars.values for v in vals), np.float64)
+    rows = _rows(ids, shown)
+    known = rows > 0
+    earned, showings = np.zeros(len(ids) + 1), np.zeros(len(ids) + 1)
+    np.add.at(earned, rows[known], values[known])
+    np.add.at(showings, rows[known], 1.0)
+    return earned[1:], showings[1:]
+
+
 @dataclass
 class SarsSet:
     """Parsed SARS, one entry per transition (plain lists: they are ragged)."""
 
     users: np.ndarray  # int64, -1: anonymous
     history: list[list[int]]
-    next_history: list[list[int]]
     candidates: list[list[int]]
     actions: list[list[int]]
     values: list[np.ndarray]  # per recommended service, in [0, 1]
-    terminal: np.ndarray  # bool
-    times: np.ndarray  # float64 seconds, for the time split
+    propensities: list[np.ndarray]  # per position: P(logging policy shows it there); 1: unknown
+    recorded: np.ndarray  # bool: the recommendation recorded its propensities
+    times: np.ndarray  # float64 seconds, for the splits
 
     def __len__(self) -> int:
         return len(self.users)
 
     @classmethod
-    def from_docs(cls, docs: Sequence[Mapping], times: Mapping) -> SarsSet:
-        """`times`: source_recommendation -> its timestamp (datetime)."""
+    def from_docs(cls, docs: Sequence[Mapping], recs: Mapping[object, Mapping]) -> SarsSet:
+        """`recs`: source_recommendation -> its document (timestamp, propensities)."""
 
-        def seconds(key) -> float:
-            value = times.get(key)
+        def rec(doc) -> Mapping:
+            return recs.get(doc.get("source_recommendation")) or {}
+
+        def seconds(doc) -> float:
+            value = rec(doc).get("timestamp")
             return value.timestamp() if isinstance(value, dt.datetime) else 0.0
+
+        def propensities(doc) -> np.ndarray:
+            n = len(doc.get("action") or ())
+            logged = rec(doc).get("propensities") or ()
+            out = np.ones(n, dtype=np.float32)
+            if len(logged) == n:  # a partial or foreign list is not trusted
+                out[:] = np.clip(np.asarray(logged, dtype=np.float32), 1e-6, 1.0)
+            return out
 
         def user(doc) -> int:
             value = (doc.get("state") or {}).get("user")
@@ -93,35 +108,34 @@ class SarsSet:
         return cls(
             users=np.fromiter((user(d) for d in docs), dtype=np.int64, count=len(docs)),
             history=[list(d["state"].get("services_history") or ()) for d in docs],
-            next_history=[
-                list((d.get("next_state") or d["state"]).get("services_history") or ())
-                for d in docs
-            ],
             candidates=[list(d["state"].get("candidates") or ()) for d in docs],
             actions=[list(d.get("action") or ()) for d in docs],
             values=[service_values(d.get("reward") or ()) for d in docs],
-            terminal=np.fromiter((bool(d.get("terminal")) for d in docs), bool, len(docs)),
-            times=np.fromiter(
-                (seconds(d.get("source_recommendation")) for d in docs), float, len(docs)
+            propensities=[propensities(d) for d in docs],
+            recorded=np.fromiter(
+                (len(rec(d).get("propensities") or ()) > 0 for d in docs), bool, len(docs)
             ),
+            times=np.fromiter((seconds(d) for d in docs), float, len(docs)),
         )
 
     def subset(self, index: np.ndarray) -> SarsSet:
-        pick = index.tolist()
+        pick = np.asarray(index, dtype=np.int64).tolist()
         return SarsSet(
-            users=self.users[index],
+            users=self.users[pick],
             history=[self.history[i] for i in pick],
-            next_history=[self.next_history[i] for i in pick],
             candidates=[self.candidates[i] for i in pick],
             actions=[self.actions[i] for i in pick],
             values=[self.values[i] for i in pick],
-            terminal=self.terminal[index],
-            times=self.times[index],
+            propensities=[self.propensities[i] for i in pick],
+            recorded=self.recorded[pick],
+            times=self.times[pick],
         )
 
     def with_k(self, k: int) -> np.ndarray:
-        """Indices of the transitions with at least `k` recommended services."""
-        return np.flatnonzero(np.fromiter((len(a) >= k for a in self.actions), bool, len(self)))
+        """Indices of the logged-in transitions with exactly `k` recommended services (the
+        panel's size: RL serves logged-in users only)."""
+        sizes = np.fromiter((len(a) for a in self.actions), np.int64, len(self))
+        return np.flatnonzero((sizes == k) & (self.users >= 0))
 
     def clicked(self) -> list[set[int]]:
         """Per transition, the recommended services that were clicked or ordered."""
@@ -131,11 +145,35 @@ class SarsSet:
         ]
 
 
-def time_split(times: np.ndarray, held_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) indices: the latest `held_out` share of transitions is held out."""
-    order = np.argsort(times, kind="stable")
-    n_test = round(len(order) * held_out)
-    return np.sort(order[: len(order) - n_test]), np.sort(order[len(order) - n_test :])
+@dataclass(frozen=True)
+class Split:
+    """Indices into a SarsSet. Validation: other users AND later time than training; test
+    (held out, read once by the gate): the latest sessions of the non-validation users."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def split(
+    sars: SarsSet, validation_users: float, validation: float, test: float, seed: int
+) -> Split:
+    """Times are cut at the (1 - validation - test) and (1 - test) quantiles of the transitions;
+    a seeded `validation_users` share of the users is kept for validation only."""
+    order = np.argsort(sars.times, kind="stable")
+    n = len(order)
+    period = np.zeros(n, dtype=np.int64)  # 0 train, 1 validation, 2 test time
+    period[order[n - round(n * (validation + test)) :]] = 1
+    period[order[n - round(n * test) :]] = 2
+    users = np.unique(sars.users[sars.users >= 0])
+    rng = np.random.default_rng(seed)
+    held = rng.permutation(users)[: round(len(users) * validation_users)]
+    of_validation = np.isin(sars.users, held)
+    return Split(
+        train=np.flatnonzero((period == 0) & ~of_validation),
+        validation=np.flatnonzero((period == 1) & of_validation),
+        test=np.flatnonzero((period == 2) & ~of_validation),
+    )
 
 
 def right_aligned(lists: Sequence[Sequence[int]], width: int, rows: Callable) -> np.ndarray:
@@ -156,68 +194,82 @@ def right_aligned(lists: Sequence[Sequence[int]], width: int, rows: Callable) ->
     return out
 
 
-@dataclass(frozen=True)
-class Transitions:
-    """TD3's replay data for one K: row indices into the user and service matrices."""
-
-    user: torch.Tensor  # long [M], 0: no user
-    history: torch.Tensor  # long [M, N]
-    action: torch.Tensor  # long [M, K]
-    reward: torch.Tensor  # float [M], the K values combined (root mean square)
-    values: torch.Tensor  # float [M, K], each recommended service's value
-    next_history: torch.Tensor  # long [M, N]
-    done: torch.Tensor  # float [M]
-
-    def __len__(self) -> int:
-        return len(self.reward)
-
-    def batch(self, index: torch.Tensor) -> Transitions:
-        return Transitions(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
-
-    def to(self, device: torch.device) -> Transitions:
-        return Transitions(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
-
-
-def transitions(
-    sars: SarsSet, k: int, history_len: int, space: ServiceSpace, user_rows: Callable
-) -> Transitions:
-    """The transitions of `sars` with at least `k` services, the first `k` taken as the action."""
-    keep = sars.with_k(k)
-    part = sars.subset(keep)
-    actions = np.array([a[:k] for a in part.actions], dtype=np.int64).reshape(-1, k)
-    values = np.array([v[:k] for v in part.values], dtype=np.float32).reshape(-1, k)
-
-    def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array))
-
-    return Transitions(
-        user=tensor(user_rows(part.users)),
-        history=tensor(right_aligned(part.history, history_len, space.rows)),
-        action=tensor(space.rows(actions.reshape(-1)).reshape(-1, k)),
-        reward=tensor(combine(values)),
-        values=tensor(values),
-        next_history=tensor(right_aligned(part.next_history, history_len, space.rows)),
-        done=tensor(part.terminal.astype(np.float32)),
-    )
+def padded_rows(lists: Sequence[np.ndarray]) -> np.ndarray:
+    """[len(lists), longest] of each row list, 0-padded at the end."""
+    width = max((len(x) for x in lists), default=0)
+    out = np.zeros((len(lists), max(width, 1)), dtype=np.int64)
+    lengths = np.fromiter((len(x) for x in lists), np.int64, len(lists))
+    if lengths.sum():
+        owners = np.repeat(np.arange(len(lists)), lengths)
+        starts = np.cumsum(lengths) - lengths
+        out[owners, np.arange(int(lengths.sum())) - starts[owners]] = np.concatenate(lists)
+    return out
 
 
 @dataclass(frozen=True)
 class UserSpace:
-    """Users known to the data: sorted ids and embedding rows (row 0: zeros, anonymous)."""
+    """Users known to the data: sorted ids, embedding rows and declared interests (row 0:
+    zeros, an unknown user)."""
 
     ids: np.ndarray
-    matrix: np.ndarray  # float32 [len(ids) + 1, UE]
-
-    @classmethod
-    def build(cls, ids: np.ndarray, rows: Rows, dim: int) -> UserSpace:
-        ids = np.unique(np.asarray(ids, dtype=np.int64))
-        ids = ids[ids >= 0]
-        embedded = rows(ids) if len(ids) else np.zeros((0, dim), np.float32)
-        return cls(ids, np.concatenate([np.zeros((1, dim), np.float32), embedded]))
+    matrix: torch.Tensor  # float [U + 1, UE]
+    interests: torch.Tensor  # float 0/1 [U + 1, V]
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(self.ids) == 0:
-            return np.zeros(ids.shape, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-        return np.where(self.ids[pos] == ids, pos + 1, 0)
+        return _rows(self.ids, ids)
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Logged requests of one panel size K, as row indices (the actor-critic's replay data)."""
+
+    user: torch.Tensor  # long [M] rows into UserSpace
+    history: torch.Tensor  # long [M, N] service rows
+    candidates: torch.Tensor  # long [M, C] service rows the policy chose from, 0: padding
+    shown: torch.Tensor  # long [M, K] column in `candidates` of the logged service at j
+    values: torch.Tensor  # float [M, K] what the service at j earned
+    propensities: torch.Tensor  # float [M, K] logging P(that service at j)
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def batch(self, index: torch.Tensor) -> Requests:
+        return Requests(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    def states(self, users: UserSpace) -> States:
+        return States(users.matrix[self.user], users.interests[self.user], self.history)
+
+
+def requests(
+    sars: SarsSet,
+    k: int,
+    history_len: int,
+    services: ServiceSpace,
+    users: UserSpace,
+    excluded: Mapping[int, Sequence[int]],
+    recommendable: np.ndarray,
+) -> Requests:
+    """The logged-in transitions of `sars` showing `k` services. Candidates: the logged ones
+    that are known, `recommendable` (sorted ids) and not in the user's `excluded` (accessed)
+    services, with the shown ones first so that a logged service is always among them."""
+    part = sars.subset(sars.with_k(k))
+    shown = services.rows(np.array(part.actions, dtype=np.int64).reshape(-1, k))
+    lists = []
+    for i, (candidates, user) in enumerate(zip(part.candidates, part.users, strict=True)):
+        ids = np.unique(np.asarray(candidates, dtype=np.int64))
+        rows = services.rows(ids[np.isin(ids, recommendable)])
+        banned = services.rows(np.asarray(excluded.get(int(user), ()), dtype=np.int64))
+        rows = rows[(rows > 0) & ~np.isin(rows, banned) & ~np.isin(rows, shown[i])]
+        lists.append(np.concatenate([shown[i], rows]))
+    candidates = padded_rows(lists) if lists else np.zeros((0, k), np.int64)
+    columns = np.broadcast_to(np.arange(k), shown.shape)
+    values = np.array(part.values, dtype=np.float32).reshape(-1, k)
+    known = shown > 0
+    return Requests(
+        user=torch.from_numpy(users.rows(part.users)),
+        history=torch.from_numpy(right_aligned(part.history, history_len, services.rows)),
+        candidates=torch.from_numpy(candidates),
+        shown=torch.from_numpy(np.where(known, columns, -1).astype(np.int64)),
+        values=torch.from_numpy(np.where(known, values, 0.0).astype(np.float32)),
+        propensities=torch.from_numpy(np.array(part.propensities, dtype=np.float32).reshape(-1, k)),
+    )

@@ -1,13 +1,13 @@
-"""Engine "RL": the TD3 actor of the request's panel, scoring the request's candidates.
+"""Engine "RL": the actor of the request's panel weighting the request's candidates' features.
 
 Built once per RL version, embeddings version and catalogue version (model_cache): the actors
-(eval mode), the embeddings the actors were trained in, and the feature matrix of every
-catalogue service. A request costs: a few array lookups, one actor forward pass (batch of 1)
-and one [K, D] x [D, candidates] product; services are never looped over in Python.
-Candidates outside the cached matrix (a service added since the catalogue was read) are
-encoded from their catalogue features on demand, with popularity 0. The state's history is the
-user's last accessed services (what serving knows without a database read; training histories
-also hold earlier panel clicks).
+(eval mode), the service table of every catalogue service (content embeddings of the version
+the actors were trained in, declared interests, training popularity) and every user's declared
+interests, read once at build. A request costs: a few array lookups, one actor forward pass
+(batch of 1), the [candidates, F] features and one product with the weights; services are never
+looped over in Python. The state's history is the user's last accessed services (what serving
+knows without a database read). A candidate missing from the table (added since the catalogue
+was read) has all-zero features: it is served only when nothing better is left.
 """
 
 from __future__ import annotations
@@ -24,25 +24,28 @@ from recommender.engines.base.engine import (
     RecommendationContext,
     ServingDeps,
     TrainedEngine,
+    top,
 )
 from recommender.engines.rl import MODEL_NAME
-from recommender.engines.rl.features import service_features
+from recommender.engines.rl.candidates import (
+    STATISTICS,
+    ServiceTable,
+    States,
+    candidate_features,
+    interest_matrix,
+    scores,
+    state_vector,
+    vocabulary_of,
+)
 from recommender.engines.rl.networks import Actor, Shape
-from recommender.engines.rl.selection import choose
 from recommender.id_index import IdIndex
 from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
-from recommender.store import stamps
+from recommender.models.marketplace import Service, User
+from recommender.store import get_db, stamps
 
-LONG = "Recommended from your past orders and the activity patterns of similar users."
+LONG = "Recommended from your interests, the services you used and what similar visitors chose."
 SHORT = "Based on users' activity"
-
-
-def _lookup(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, found) of `wanted` in the sorted `ids`."""
-    if len(ids) == 0:
-        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), bool)
-    pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-    return pos, ids[pos] == wanted
+INTEREST_FIELDS = {"categories": 1, "scientific_domains": 1}
 
 
 @dataclass(frozen=True)
@@ -51,47 +54,36 @@ class RLComponent:
     actors: dict[int, Actor]  # by K
     history_len: int
     embeddings: emb.Embeddings  # the version the actors were trained in
-    index: IdIndex  # catalogue service ids (sorted) -> row + 1 in `features`
-    features: np.ndarray  # [len(ids), D]
-    popularity_ids: np.ndarray
-    popularity: np.ndarray
+    index: IdIndex  # catalogue service ids (sorted) -> row in `table` (0: unknown)
+    table: ServiceTable
+    user_index: IdIndex  # user ids (sorted) -> row in `user_interests` (0: unknown)
+    user_interests: torch.Tensor  # float 0/1 [U + 1, V]
 
     def actor(self, k: int) -> Actor:
         return self.actors.get(k) or self.actors[max(self.actors)]
 
-    def service_rows(self, ids: np.ndarray) -> np.ndarray:
-        """Feature rows of `ids` [n, D]; services not in the cached matrix are encoded."""
-        positions, found = self.index.positions(ids)
-        rows = self.features[positions]
-        if not found.all():
-            rows = rows.copy()
-            rows[~found] = self.encode(ids[~found])
-        return rows
-
-    def encode(self, ids: np.ndarray) -> np.ndarray:
-        return encode(ids, self.embeddings, self.popularity_ids, self.popularity)
-
-    def user_row(self, user_id: int | None) -> np.ndarray:
-        if user_id is None:
-            return np.zeros((1, self.embeddings.users.dim), np.float32)
-        return self.embeddings.users.rows([user_id])
-
-    def history(self, accessed: tuple[int, ...]) -> np.ndarray:
-        """[1, N, D]: the last N accessed services, most recent last, zero-padded in front."""
-        out = np.zeros((1, self.history_len, self.features.shape[1]), np.float32)
-        recent = np.asarray(accessed[-self.history_len :], dtype=np.int64)
+    def states(self, context: RecommendationContext) -> States:
+        user = context.user_id
+        if user is None:
+            embedded = np.zeros((1, self.embeddings.users.dim), np.float32)
+            interests = self.user_interests[:1]
+        else:
+            embedded = self.embeddings.users.rows([user])
+            row = self.user_index.rows(np.array([user], np.int64))
+            interests = self.user_interests[torch.from_numpy(row)]
+        history = np.zeros((1, self.history_len), np.int64)
+        recent = np.asarray(context.accessed_services[-self.history_len :], dtype=np.int64)
         if len(recent):
-            out[0, self.history_len - len(recent) :] = self.service_rows(recent)
-        return out
+            history[0, self.history_len - len(recent) :] = self.index.rows(recent)
+        return States(torch.from_numpy(embedded), interests, torch.from_numpy(history))
 
 
-def encode(
-    ids: np.ndarray, embeddings: emb.Embeddings, popularity_ids: np.ndarray, popularity: np.ndarray
-) -> np.ndarray:
-    """Feature rows of `ids`: embedding + training popularity (0 for services unseen then)."""
-    pos, found = _lookup(popularity_ids, ids)
-    values = np.where(found, popularity[pos], 0.0).astype(np.float32)
-    return service_features(embeddings.services.rows(ids), values)
+def _interests(document) -> tuple[np.ndarray, list[dict]]:
+    docs = sorted(
+        get_db()[document._get_collection_name()].find({}, INTEREST_FIELDS),
+        key=lambda d: d["_id"],
+    )
+    return np.fromiter((d["_id"] for d in docs), np.int64, len(docs)), docs
 
 
 def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray) -> RLComponent:
@@ -106,17 +98,33 @@ def build(stored: StoredModel, live: emb.Embeddings | None, services: np.ndarray
         actor = Actor(Shape.from_dict(stored.config["shapes"][panel]))
         actor.load_state_dict(state)
         actors[actor.shape.k] = actor.eval()
-    popularity_ids = stored.tensors["popularity"]["ids"].numpy()
-    popularity = stored.tensors["popularity"]["values"].numpy()
+    statistics = stored.tensors["statistics"]
+    trained_rows = IdIndex(statistics["ids"].numpy()).rows(services)
+    # Services added since training: popularity 0, the median value rate (the prior's
+    # neighbourhood: nothing is known about them yet).
+    known = {}
+    for name in STATISTICS:
+        values = statistics[name].numpy()
+        unseen = 0.0 if name == "popularity" else float(np.median(values)) if len(values) else 0.0
+        known[name] = np.concatenate([[unseen], values])[trained_rows]
+    service_ids, service_docs = _interests(Service)
+    user_ids, user_docs = _interests(User)
+    by_id = dict(zip(service_ids.tolist(), service_docs, strict=True))
+    ordered = [by_id.get(int(i)) for i in services]
+    vocabulary = vocabulary_of(ordered)
     return RLComponent(
         version=stored.version,
         actors=actors,
         history_len=int(stored.config["history_len"]),
         embeddings=embeddings,
         index=IdIndex(services),
-        features=encode(services, embeddings, popularity_ids, popularity),
-        popularity_ids=popularity_ids,
-        popularity=popularity,
+        table=ServiceTable.build(
+            embeddings.services.rows(services) if len(services) else np.zeros((0, 1), np.float32),
+            interest_matrix(ordered, vocabulary)[1:],
+            **known,
+        ),
+        user_index=IdIndex(user_ids),
+        user_interests=torch.from_numpy(interest_matrix(user_docs, vocabulary)),
     )
 
 
@@ -140,19 +148,21 @@ class RL(TrainedEngine):
         if model is None:  # dropped since the selector checked readiness
             return EngineResult.empty()
         candidates = np.asarray(context.candidates, dtype=np.int64)
-        actor = model.actor(k)
+        # Candidates minus what the user already has (the selector normally removed those; an
+        # engine called directly must not recommend them either).
+        candidates = candidates[~np.isin(candidates, np.asarray(context.accessed_services))]
+        if len(candidates) == 0:
+            return EngineResult.empty()
+        states = model.states(context)
+        rows = torch.from_numpy(model.index.rows(candidates))[None, :]
         with torch.inference_mode():
-            weights = actor(
-                torch.from_numpy(model.user_row(context.user_id)),
-                torch.from_numpy(model.history(context.accessed_services)),
-            ).numpy()
-        # The mask: candidates minus what the user already has (the selector normally removed
-        # those; an engine called directly must not recommend them either).
-        accessed = np.asarray(context.accessed_services, dtype=np.int64)
-        allowed = ~np.isin(candidates, accessed)[None, :]
-        columns, scores = choose(weights, model.service_rows(candidates), allowed, k)
-        chosen = columns[0] >= 0
-        return EngineResult.build(candidates[columns[0][chosen]], scores[0][chosen], LONG, SHORT)
+            weights = model.actor(k)(state_vector(model.table, states))
+            scored = scores(candidate_features(model.table, states, rows), weights)[0].numpy()
+        chosen = top(candidates, scored.astype(np.float64), k)
+        # Scores in (0, 1): the logistic of the weighted features (weights are unit vectors).
+        return EngineResult.build(
+            candidates[chosen], 1.0 / (1.0 + np.exp(-scored[chosen])), LONG, SHORT
+        )
 
 
 def build_engine(deps: ServingDeps) -> RL:

@@ -1,13 +1,17 @@
-"""Held-out evaluation: RL against NCF, Popularity and Random on the same sessions.
+"""Evaluation on logged sessions (validation or held out): RL against NCF, Popularity, Random
+and the interest-overlap rule, on the same requests and candidates.
 
-For each held-out transition every engine picks K services among the eligible candidates (the
-recommendation's candidates that are still recommendable, minus the user's accessed services).
-Two numbers per engine:
-- reward: the mean simulated reward of its picks (simulator.py, fit on the training split);
-- hr@K: the share of sessions with a clicked or ordered service where the engine's K picks
-  include one of them.
-Engines are scored on the logged-in sessions: RL, like NCF, only serves logged-in users
-(anonymous visitors get Popularity). The logged recommendations are scored too, for reference.
+Every policy picks K of each request's candidates (the logged ones minus the user's accessed
+services). Two kinds of evidence of a policy's expected slate reward (sum over positions of
+what the shown service earns, contract C2):
+- simulator: the position-aware reward model (offpolicy.PositionRewardModel on the candidate
+  features, fit on the TRAINING split only) summed over the policy's K picks;
+- off-policy: IPS, SNIPS and DR (offpolicy.py) from the logged slates and their logging
+  propensities; a deterministic policy's propensity of the logged service at j is 1 when it
+  picks that service at j, else 0. DR's reward model is the simulator's.
+Per policy: the value with its bootstrap interval; per baseline: RL's margin over it with a
+paired bootstrap interval (same sessions resampled for both). Also hr@K, the share of
+sessions with a clicked service where the policy's picks include one.
 """
 
 from __future__ import annotations
@@ -20,181 +24,262 @@ import numpy as np
 import torch
 
 from recommender.engines.base.engine import RecommendationContext
-from recommender.engines.rl.data import SarsSet, ServiceSpace, UserSpace, right_aligned
+from recommender.engines.rl.candidates import (
+    FEATURES,
+    ServiceTable,
+    candidate_features,
+    overlap_counts,
+    scores,
+    state_vector,
+)
+from recommender.engines.rl.data import Requests, ServiceSpace, UserSpace
 from recommender.engines.rl.networks import Actor
-from recommender.engines.rl.selection import choose
-from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features, sampled_rewards
+from recommender.engines.rule.scoring import rule_scores
+from recommender.evaluation import offpolicy
 from recommender.panels import PANEL_OF_K
 
 CHUNK = 256
-DRAWS = 16
+RESAMPLES = 500
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class Sessions:
-    """Held-out transitions as arrays (rows into the service and user spaces)."""
+    """Logged requests of one panel size with what the baselines need besides the rows."""
 
-    user_ids: np.ndarray  # -1: anonymous
-    user_rows: np.ndarray
-    history_rows: np.ndarray  # [B, N]
-    allowed_rows: list[np.ndarray]  # eligible candidates per session
-    clicked_rows: list[set[int]]
-    logged_rows: np.ndarray  # [B, k], 0 where a logged service is unknown
+    requests: Requests
+    user_ids: np.ndarray
     accessed: list[Sequence[int]]
 
     def __len__(self) -> int:
-        return len(self.user_ids)
-
-    @classmethod
-    def build(
-        cls,
-        sars: SarsSet,
-        k: int,
-        history_len: int,
-        services: ServiceSpace,
-        users: UserSpace,
-        recommendable: np.ndarray,
-        accessed: dict[int, Sequence[int]],
-    ) -> Sessions:
-        keep = np.intersect1d(sars.with_k(k), np.flatnonzero(sars.users >= 0))
-        part = sars.subset(keep)
-        own = [accessed.get(int(u), ()) for u in part.users]
-        allowed = []
-        for candidates, mine in zip(part.candidates, own, strict=True):
-            ids = np.unique(np.asarray(candidates, dtype=np.int64))
-            ids = ids[np.isin(ids, recommendable) & ~np.isin(ids, np.asarray(mine, np.int64))]
-            rows = services.rows(ids)
-            allowed.append(rows[rows > 0])
-        clicked = [{int(r) for r in services.rows(list(c)) if r} for c in part.clicked()]
-        logged = np.array([a[:k] for a in part.actions], dtype=np.int64).reshape(-1, k)
-        return cls(
-            user_ids=part.users,
-            user_rows=users.rows(part.users),
-            history_rows=right_aligned(part.history, history_len, services.rows),
-            allowed_rows=allowed,
-            clicked_rows=clicked,
-            logged_rows=services.rows(logged.reshape(-1)).reshape(-1, k),
-            accessed=own,
-        )
-
-    def allowed_mask(self, index: np.ndarray, width: int) -> np.ndarray:
-        mask = np.zeros((len(index), width), dtype=bool)
-        for row, i in enumerate(index.tolist()):
-            mask[row, self.allowed_rows[i]] = True
-        return mask
+        return len(self.requests)
 
 
-# An engine for evaluation: (session indices, allowed mask [b, S + 1]) -> rows [b, k], -1: none.
-Chooser = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# A policy for evaluation: (batch of requests) -> columns [b, k] into their candidates, -1: none.
+Chooser = Callable[[np.ndarray, Requests], np.ndarray]
 
 
-def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-    masked = np.where(allowed, scores, -np.inf)
+def top_k(scores_: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the k best scores per row among real candidates (row > 0), -1 when fewer."""
+    masked = np.where(candidates > 0, scores_, -np.inf)
     order = np.argsort(-masked, axis=1, kind="stable")[:, :k]
     return np.where(np.isfinite(np.take_along_axis(masked, order, axis=1)), order, -1)
 
 
-def rl_chooser(
-    actor: Actor, sessions: Sessions, services: ServiceSpace, users: UserSpace, k: int
-) -> Chooser:
-    user_matrix = torch.from_numpy(users.matrix)
-    features = torch.from_numpy(services.features)
+def actor_scores(
+    actor: Actor, table: ServiceTable, users: UserSpace, batch: Requests
+) -> np.ndarray:
+    with torch.no_grad():
+        states = batch.states(users)
+        weights = actor(state_vector(table, states))
+        return scores(candidate_features(table, states, batch.candidates), weights).numpy()
 
-    def pick(index: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            weights = actor(
-                user_matrix[torch.from_numpy(sessions.user_rows[index])],
-                features[torch.from_numpy(sessions.history_rows[index])],
-            ).numpy()
-        return choose(weights, services.features, allowed, k)[0]
+
+def rl_chooser(actor: Actor, table: ServiceTable, users: UserSpace, k: int) -> Chooser:
+    def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
+        return top_k(actor_scores(actor, table, users, batch), batch.candidates.numpy(), k)
 
     return pick
 
 
-def popularity_chooser(services: ServiceSpace, k: int) -> Chooser:
-    # Ties (unseen services) go to the lower id, as the Popularity engine breaks them.
-    scores = services.popularity - 1e-9 * np.arange(len(services.popularity))
-    return lambda index, allowed: top_k(np.broadcast_to(scores, allowed.shape), allowed, k)
+def popularity_chooser(table: ServiceTable, k: int) -> Chooser:
+    # Ties (unseen services) go to the lower id: rows follow the ids' order.
+    popularity = table.popularity.numpy().astype(np.float64)
+    score = popularity - 1e-9 * np.arange(len(popularity))
+
+    def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
+        rows = batch.candidates.numpy()
+        return top_k(score[rows], rows, k)
+
+    return pick
+
+
+def rule_chooser(table: ServiceTable, users: UserSpace, accessed: np.ndarray, k: int) -> Chooser:
+    """The interest-overlap rule (engines/rule/scoring.py): shared declared interests, then how
+    many users accessed the service, then the lower id; used when no InterestRule engine is
+    served."""
+    tie = -1e-9 * np.arange(len(accessed) + 1)
+
+    def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
+        rows = batch.candidates.numpy()
+        overlaps = overlap_counts(table, batch.states(users), batch.candidates).numpy()
+        popularity = np.concatenate([[0.0], accessed])[rows]
+        score = rule_scores(overlaps, popularity, most=float(accessed.max(initial=0.0)))
+        return top_k(score + tie[rows], rows, k)
+
+    return pick
 
 
 def random_chooser(k: int, seed: int) -> Chooser:
     rng = np.random.default_rng(seed)
-    return lambda index, allowed: top_k(rng.random(allowed.shape), allowed, k)
+
+    def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
+        rows = batch.candidates.numpy()
+        return top_k(rng.random(rows.shape), rows, k)
+
+    return pick
 
 
 def engine_chooser(engine, sessions: Sessions, services: ServiceSpace, k: int) -> Chooser:
-    """A live serving engine (NCF), asked one session at a time as serving would."""
+    """A live serving engine (NCF, the rule), asked one request at a time as serving would."""
 
-    def pick(index: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    def pick(index: np.ndarray, batch: Requests) -> np.ndarray:
+        rows = batch.candidates.numpy()
         out = np.full((len(index), k), -1, dtype=np.int64)
         for row, i in enumerate(index.tolist()):
-            candidates = services.ids[sessions.allowed_rows[i] - 1]
+            real = rows[row][rows[row] > 0]
             context = RecommendationContext(
-                candidates=candidates,
+                candidates=services.ids[real - 1],
                 panel_id=PANEL_OF_K.get(k, "v1"),
                 user_id=int(sessions.user_ids[i]),
                 accessed_services=tuple(int(s) for s in sessions.accessed[i]),
             )
             chosen = services.rows(np.asarray(engine.recommend(context, k).services, np.int64))
-            out[row, : len(chosen[:k])] = chosen[:k]
+            for slot, service in enumerate(chosen[:k].tolist()):
+                column = np.flatnonzero(rows[row] == service)
+                out[row, slot] = column[0] if len(column) and service > 0 else -1
         return out
 
     return pick
 
 
-@dataclass
-class Scorer:
-    simulator: EngagementModel
-    facets: Facets
-    services: ServiceSpace
-
-    def rewards(self, sessions: Sessions, index: np.ndarray, rows: np.ndarray, uniforms):
-        b, k = rows.shape
-        valid = rows > 0
-        flat = np.where(valid, rows, 0).reshape(-1)
-        x = pair_features(
-            self.facets,
-            self.services.features,
-            self.services.popularity,
-            np.repeat(sessions.user_rows[index], k),
-            np.repeat(sessions.history_rows[index], k, axis=0),
-            flat,
+def fit_simulator(
+    requests: Requests, users: UserSpace, table: ServiceTable
+) -> offpolicy.PositionRewardModel:
+    """The reward model of the logged (training) positions' candidate features."""
+    features, shown = [], []
+    for start in range(0, len(requests), CHUNK):
+        batch = requests.batch(torch.arange(start, min(start + CHUNK, len(requests))))
+        features.append(
+            _at(
+                candidate_features(table, batch.states(users), batch.candidates),
+                batch.shown.numpy(),
+            )
         )
-        probabilities = self.simulator.probabilities(x).reshape(b, k, -1)
-        return sampled_rewards(probabilities, valid, uniforms)
+        shown.append(batch.shown.numpy())
+    x = np.concatenate(features) if features else np.zeros((0, 1, len(FEATURES)))
+    rewards = np.where(np.concatenate(shown) >= 0, requests.values.numpy(), np.nan)
+    return offpolicy.fit_position_reward_model(x, rewards)
+
+
+def _at(features: torch.Tensor, columns: np.ndarray) -> np.ndarray:
+    """[b, k, F] features of the given candidate columns (zeros for -1)."""
+    array = features.numpy()
+    picked = np.take_along_axis(array, np.maximum(columns, 0)[:, :, None], axis=1)
+    return picked * (columns >= 0)[:, :, None]
+
+
+@dataclass
+class PolicyValues:
+    """Per session: simulated value, the logged positions' OPE inputs, hits."""
+
+    simulated: list[np.ndarray]
+    target: list[np.ndarray]  # [b, K] P_target(logged service at j): 0 or 1
+    model_target: list[np.ndarray]  # [b, K] rhat of the policy's pick at j
+    hits: list[np.ndarray]
+    seconds: float = 0.0
 
 
 def evaluate(
-    sessions: Sessions, choosers: dict[str, Chooser], scorer: Scorer, k: int, seed: int
-) -> dict[str, dict[str, float]]:
-    """Per engine (plus "logged"): mean simulated reward, hr@k, and seconds per session."""
-    n, width = len(sessions), len(scorer.services.features)
-    uniforms = np.random.default_rng(seed).random((n, DRAWS, k))
-    totals = {name: {"reward": 0.0, "hits": 0, "seconds": 0.0} for name in [*choosers, "logged"]}
-    with_clicks = sum(1 for clicked in sessions.clicked_rows if clicked)
+    sessions: Sessions,
+    choosers: dict[str, Chooser],
+    simulator: offpolicy.PositionRewardModel,
+    users: UserSpace,
+    table: ServiceTable,
+    k: int,
+    seed: int,
+    off_policy: bool,
+) -> dict:
+    """Per policy (plus "logged"): value (the evidence's estimate), its interval, hr@k and the
+    time per request; with `off_policy` also ips, snips and dr."""
+    n = len(sessions)
+    values = {name: PolicyValues([], [], [], []) for name in [*choosers, "logged"]}
+    logged_model, rewards, propensities, clicked_any = [], [], [], []
     for start in range(0, n, CHUNK):
         index = np.arange(start, min(start + CHUNK, n))
-        allowed = sessions.allowed_mask(index, width)
+        batch = sessions.requests.batch(torch.from_numpy(index))
+        features = candidate_features(table, batch.states(users), batch.candidates)
+        shown = batch.shown.numpy()
+        clicked = (batch.values.numpy() > 0) & (shown >= 0)
         picks = {}
         for name, chooser in choosers.items():
             started = time.perf_counter()
-            picks[name] = chooser(index, allowed)
-            totals[name]["seconds"] += time.perf_counter() - started
-        picks["logged"] = sessions.logged_rows[index]
-        for name, rows in picks.items():
-            totals[name]["reward"] += float(
-                scorer.rewards(sessions, index, rows, uniforms[index]).sum()
-            )
-            totals[name]["hits"] += sum(
-                1
-                for row, i in zip(rows.tolist(), index.tolist(), strict=True)
-                if sessions.clicked_rows[i] & set(row)
-            )
-    return {
-        name: {
-            "reward": t["reward"] / max(n, 1),
-            f"hr@{k}": t["hits"] / max(with_clicks, 1),
-            "ms_per_session": 1000 * t["seconds"] / max(n, 1),
+            picks[name] = chooser(index, batch)
+            values[name].seconds += time.perf_counter() - started
+        picks["logged"] = shown
+        logged_model.append(simulator.predict(_at(features, shown)) * (shown >= 0))
+        rewards.append(np.where(shown >= 0, batch.values.numpy(), np.nan))
+        propensities.append(batch.propensities.numpy())
+        clicked_any.append(clicked.any(axis=1))
+        for name, columns in picks.items():
+            predicted = simulator.predict(_at(features, columns)) * (columns >= 0)
+            v = values[name]
+            v.simulated.append(predicted.sum(axis=1))
+            v.model_target.append(predicted)
+            v.target.append(((columns == shown) & (shown >= 0)).astype(np.float64))
+            hit = (columns[:, :, None] == np.where(clicked, shown, -2)[:, None, :]).any(axis=(1, 2))
+            v.hits.append(hit)
+    out = {}
+    per_session = {}
+    with_clicks = max(int(np.concatenate(clicked_any).sum()) if n else 0, 1)
+    logged = None
+    if n and off_policy:
+        logged = (
+            np.concatenate(rewards),
+            np.concatenate(propensities),
+            np.concatenate(logged_model),
+        )
+    for name, v in values.items():
+        simulated = np.concatenate(v.simulated) if n else np.zeros(0)
+        entry = {
+            "simulated": _interval(simulated, seed),
+            f"hr@{k}": float(np.concatenate(v.hits).sum() / with_clicks) if n else 0.0,
+            "ms_per_session": 1000 * v.seconds / max(n, 1),
         }
-        for name, t in totals.items()
-    }
+        per_session[name] = simulated
+        if logged is not None:
+            slates = offpolicy.LoggedSlates(
+                rewards=logged[0],
+                logging_propensities=logged[1],
+                target_propensities=np.concatenate(v.target),
+                reward_model_logged=logged[2],
+                reward_model_target=np.concatenate(v.model_target),
+            )
+            for estimator in (offpolicy.ips, offpolicy.snips, offpolicy.dr):
+                entry[estimator.__name__] = estimator(slates, CONFIDENCE, RESAMPLES, seed).as_dict()
+            per_session[name] = _dr_per_slate(slates)
+        entry["reward"] = entry["dr" if logged is not None else "simulated"]["value"]
+        out[name] = entry
+    return {"policies": out, "per_session": per_session}
+
+
+def _dr_per_slate(slates: offpolicy.LoggedSlates) -> np.ndarray:
+    shown = slates.shown
+    residuals = np.where(shown, slates.rewards - slates.reward_model_logged, 0.0)
+    direct = np.where(shown, slates.reward_model_target, 0.0)
+    return (direct + slates.weights() * residuals).sum(axis=1)
+
+
+def _interval(values: np.ndarray, seed: int) -> dict:
+    """Mean with a percentile bootstrap interval over sessions."""
+    if len(values) == 0:
+        return {"value": 0.0, "ci": [0.0, 0.0], "n": 0}
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (RESAMPLES, len(values)))].mean(axis=1)
+    tail = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return {"value": float(values.mean()), "ci": [float(low), float(high)], "n": len(values)}
+
+
+def margins(per_session: dict[str, np.ndarray], baselines: Sequence[str], seed: int) -> dict:
+    """RL's margin over each baseline: mean paired difference with its bootstrap interval, and
+    the ratio of the two means."""
+    rl = per_session["rl"]
+    out = {}
+    for name in baselines:
+        other = per_session[name]
+        entry = _interval(rl - other, seed)
+        base = float(other.mean()) if len(other) else 0.0
+        entry["ratio"] = float(rl.mean() / base) if base > 0 else None
+        out[name] = entry
+    return out

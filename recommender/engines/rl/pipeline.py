@@ -1,21 +1,28 @@
-"""Training stage "rl": SARS -> TD3 actors for both panels -> held-out evaluation -> promotion.
+"""Training stage "rl": logged requests -> an actor-critic per panel -> the gate.
 
 extract     bring the stored SARS up to date (recommender.sessions, incremental); when fewer
             than `min_real_sarses` exist, generate `synthetic_sessions` sessions (at most
-            `synthetic_sessions_per_user` per user) on the live catalogue instead, in memory;
-            read the users' and services' facets once. The SARS states also keep the search
-            data; the actor does not read it (the candidates already are the search's result).
-prepare     time split (the latest `held_out` share is held out); service features (live
-            embeddings + training popularity); replay data per K; the engagement simulator,
-            fit on the training split only.
-train       TD3 for K=3 (panel v1) and K=2 (panel v2), seeded.
-evaluate    per panel, on the held-out logged-in sessions: simulated reward and hr@K of RL,
-            NCF (when a live NCF model exists), Popularity (training counts) and Random.
-validate    promoted only if, for both panels, RL beats Random and is not worse than
-            Popularity (minus `popularity_margin`); otherwise rejected with the numbers.
+            `synthetic_sessions_per_user` per user) on the live catalogue instead, in memory.
+            Each SARS keeps its recommendation's timestamp and logging propensities (C1).
+prepare     three splits (data.split): training; validation (other users AND later time), for
+            every choice of settings; test (the latest sessions), read once by the gate. The
+            service table (live embeddings, declared interests, training popularity), the
+            logged requests per panel, and the simulator (the position-aware reward model of
+            candidate features), fit on the training split only.
+train       per panel, one actor-critic (training.py) per point of `grid` (settings over the
+            base `agent`); each keeps its best epoch on validation, and the point with the best
+            validation value is kept.
+evaluate    per panel, on the test split: RL against NCF (when a live NCF model exists), the
+            interest-overlap rule, Popularity and Random. Evidence: off-policy estimates (DR
+            decides; IPS and SNIPS recorded) when the data are real and at least
+            `min_logged_for_ope` test requests carry logged propensities; the simulator
+            otherwise. Values, intervals and RL's margins go in the pipeline metadata.
+validate    promoted only if, for both panels, RL's value beats every baseline's by more
+            than `margin`; otherwise rejected with the numbers.
 The model ("rl"): both actors' state dicts, the training popularity and the embeddings version
 the actors were trained in (serving uses that version: embedding spaces change on retraining).
-Settings (app config): RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS.
+Settings (app config): RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS,
+RL_MIN_LOGGED_FOR_OPE, RL_MARGIN.
 """
 
 from __future__ import annotations
@@ -38,30 +45,41 @@ from recommender.engines.base.pipeline import (
     TrainingEnv,
 )
 from recommender.engines.rl import MODEL_NAME
+from recommender.engines.rl.candidates import (
+    FEATURES,
+    STATISTICS,
+    ServiceTable,
+    interest_matrix,
+    log_popularity,
+    value_rates,
+    vocabulary_of,
+)
 from recommender.engines.rl.data import (
+    Requests,
     SarsSet,
     ServiceSpace,
-    Transitions,
     UserSpace,
     popularity_counts,
-    right_aligned,
-    time_split,
-    transitions,
+    requests,
+    split,
+    value_sums,
 )
 from recommender.engines.rl.evaluation import (
-    Scorer,
+    Chooser,
     Sessions,
     engine_chooser,
     evaluate,
+    fit_simulator,
+    margins,
     popularity_chooser,
     random_chooser,
     rl_chooser,
+    rule_chooser,
 )
-from recommender.engines.rl.features import log_popularity
-from recommender.engines.rl.networks import Shape
-from recommender.engines.rl.simulator import EngagementModel, Facets, pair_features
+from recommender.engines.rl.networks import Actor
 from recommender.engines.rl.synthetic import synthetic_sarses
-from recommender.engines.rl.td3 import FitResult, Matrices, TD3Config, fit
+from recommender.engines.rl.training import AgentConfig, FitResult, fit
+from recommender.evaluation.offpolicy import PositionRewardModel
 from recommender.models.activity import Recommendation
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
 from recommender.models.sars import Sars
@@ -78,10 +96,9 @@ SARS_FIELDS = {
     "state.candidates": 1,
     "action": 1,
     "reward": 1,
-    "next_state.services_history": 1,
-    "terminal": 1,
     "source_recommendation": 1,
 }
+BASELINES = {"ncf": "NCF", "rule": "InterestRule", "popularity": "Popularity", "random": "Random"}
 
 
 @dataclass(frozen=True)
@@ -89,21 +106,30 @@ class RLConfig:
     min_real_sarses: int = 2500
     synthetic_sessions: int = 20_000  # at most; fewer for small catalogues (below)
     synthetic_sessions_per_user: int = 20
-    held_out: float = 0.2
     history_len: int = 5
-    min_transitions: int = 20  # per panel, in the training split
-    popularity_margin: float = 0.0
-    td3: TD3Config = field(default_factory=TD3Config)
+    validation_users: float = 0.25  # share of users kept for validation only
+    validation: float = 0.2  # time shares of the splits
+    test: float = 0.2
+    min_requests: int = 20  # per panel, in the training split
+    min_logged_for_ope: int = 2000  # test requests with logged propensities for OPE to decide
+    margin: float = 0.0  # RL's value must beat every baseline's by more than this
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    # Settings tried over `agent`, each chosen (with its epoch) on the validation split.
+    grid: tuple[dict, ...] = (
+        {"temperature": 0.1, "imitation": 0.0},
+        {"temperature": 0.1, "imitation": 1.0},
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RLConfig:
-        """Defaults overridden by RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS."""
         base = cls()
         return replace(
             base,
             min_real_sarses=settings.RL_MIN_REAL_SARSES,
             synthetic_sessions=settings.RL_SYNTHETIC_SESSIONS,
-            td3=replace(base.td3, epochs=settings.RL_EPOCHS),
+            min_logged_for_ope=settings.RL_MIN_LOGGED_FOR_OPE,
+            margin=settings.RL_MARGIN,
+            agent=replace(base.agent, epochs=settings.RL_EPOCHS),
         )
 
 
@@ -117,24 +143,32 @@ class Raw:
 
 
 @dataclass
+class Panel:
+    """One panel size's splits and simulator."""
+
+    train: Requests
+    validation: Sessions
+    test: Sessions
+    simulator: PositionRewardModel | None  # None: nothing clicked in training
+
+
+@dataclass
 class Prepared:
     services: ServiceSpace
     users: UserSpace
-    matrices: Matrices
-    train: dict[int, Transitions]
-    held_out: dict[int, Sessions]
-    scorer: Scorer
-    popularity_ids: np.ndarray
-    popularity: np.ndarray
+    panels: dict[int, Panel]  # by K
+    accessed: np.ndarray  # per service row: how many users accessed it (the rule's popularity)
     embeddings_version: int
     source: str
+    off_policy: bool  # the gate's evidence: off-policy estimates, else the simulator
+    validation_off_policy: bool  # validation requests carry logged propensities
 
 
 @dataclass
 class Trained:
     fits: dict[int, FitResult]  # by K
-    popularity_ids: np.ndarray
-    popularity: np.ndarray
+    service_ids: np.ndarray
+    statistics: dict[str, np.ndarray]  # STATISTICS, aligned with service_ids
     embeddings_version: int
     source: str
 
@@ -146,12 +180,12 @@ def _read(document, query: dict, fields: dict) -> list[dict]:
 def read_real_sarses() -> SarsSet:
     docs = _read(Sars, {"synthetic": False}, SARS_FIELDS)
     wanted = {d.get("source_recommendation") for d in docs}
-    times = {
-        d["_id"]: d.get("timestamp")
-        for d in _read(Recommendation, {}, {"timestamp": 1})
+    recs = {
+        d["_id"]: d
+        for d in _read(Recommendation, {}, {"timestamp": 1, "propensities": 1})
         if d["_id"] in wanted
     }
-    return SarsSet.from_docs(docs, times)
+    return SarsSet.from_docs(docs, recs)
 
 
 class RLPipeline(Pipeline[Raw, Prepared, Trained]):
@@ -168,7 +202,6 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         embeddings = live_embeddings()
         if embeddings is None:
             raise DataValidationError("no live embeddings")
-        # Each read once: the facets feed the simulator and, if needed, the session generator.
         users = {d.pop("_id"): d for d in _read(User, {}, {field: 1 for field in USER_FIELDS})}
         services = {
             d.pop("_id"): d for d in _read(Service, {}, {field: 1 for field in SERVICE_FIELDS})
@@ -180,8 +213,8 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 self.config.synthetic_sessions,
                 self.config.synthetic_sessions_per_user * max(len(users), 1),
             )
-            docs, times = synthetic_sarses(sessions, ctx.seed, users, services)
-            sars, source = SarsSet.from_docs(docs, times), "synthetic"
+            docs, recs = synthetic_sarses(sessions, ctx.seed, users, services)
+            sars, source = SarsSet.from_docs(docs, recs), "synthetic"
             ctx.details["synthetic_sessions"] = sessions
         ctx.details.update(source=source, sarses=len(sars))
         return Raw(sars, source, embeddings, users, services)
@@ -191,17 +224,11 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             raise DataValidationError(
                 f"none of the {len(raw.sars)} {raw.source} SARS has a clicked or ordered service"
             )
-        for k, panel in PANEL_OF_K.items():
-            n = len(raw.sars.with_k(k))
-            if n * (1 - self.config.held_out) < self.config.min_transitions:
-                raise DataValidationError(
-                    f"too few {raw.source} SARS with {k} services for panel {panel}: {n}"
-                )
 
     def prepare(self, raw: Raw, ctx: RunContext) -> Prepared:
         cfg = self.config
-        train_index, test_index = time_split(raw.sars.times, cfg.held_out)
-        train, test = raw.sars.subset(train_index), raw.sars.subset(test_index)
+        parts = split(raw.sars, cfg.validation_users, cfg.validation, cfg.test, ctx.seed)
+        train = raw.sars.subset(parts.train)
         service_ids = np.unique(
             np.concatenate(
                 [
@@ -211,124 +238,227 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 ]
             )
         )
-        # Popularity: training clicks and orders, plus the users' accessed services.
-        clicked = [np.asarray(list(c), np.int64) for c in train.clicked()]
-        accessed = [
-            np.asarray(u.get("accessed_services") or (), np.int64) for u in raw.users.values()
-        ]
-        counts = popularity_counts(service_ids, [*clicked, *accessed])
-        popularity = log_popularity(counts)
-        services = ServiceSpace.build(service_ids, raw.embeddings.services.rows, popularity)
-        users = UserSpace.build(raw.sars.users, raw.embeddings.users.rows, raw.embeddings.users.dim)
-        matrices = Matrices(torch.from_numpy(users.matrix), torch.from_numpy(services.features))
+        services, users = self._spaces(raw, train, service_ids)
+        accessed = {i: u.get("accessed_services") or () for i, u in raw.users.items()}
         recommendable = np.array(
             sorted(i for i, d in raw.services.items() if d.get("status") in RECOMMENDABLE_STATUSES),
             dtype=np.int64,
         )
-        user_accessed = {i: u.get("accessed_services") or () for i, u in raw.users.items()}
-        facets = Facets.build(users.ids, services.ids, raw.users, raw.services)
-        scorer = Scorer(self._fit_simulator(train, services, users, facets, ctx), facets, services)
-        data = Prepared(
-            services=services,
-            users=users,
-            matrices=matrices,
-            train={
-                k: transitions(train, k, cfg.history_len, services, users.rows) for k in PANEL_OF_K
-            },
-            held_out={
-                k: Sessions.build(
-                    test, k, cfg.history_len, services, users, recommendable, user_accessed
+        panels = {}
+        for k, panel in PANEL_OF_K.items():
+
+            def build(index: np.ndarray, k: int = k) -> Sessions:
+                part = raw.sars.subset(index)
+                built = requests(part, k, cfg.history_len, services, users, accessed, recommendable)
+                part = part.subset(part.with_k(k))
+                own = [accessed.get(int(u), ()) for u in part.users]
+                return Sessions(built, part.users, own)
+
+            train_requests = build(parts.train).requests
+            if len(train_requests) < cfg.min_requests:
+                raise DataValidationError(
+                    f"too few {raw.source} logged-in requests with {k} services for panel "
+                    f"{panel} in the training split: {len(train_requests)}"
                 )
-                for k in PANEL_OF_K
-            },
-            scorer=scorer,
-            popularity_ids=service_ids,
-            popularity=popularity,
-            embeddings_version=raw.embeddings.version,
-            source=raw.source,
+            panels[k] = Panel(
+                train=train_requests,
+                validation=build(parts.validation),
+                test=build(parts.test),
+                simulator=self._simulator(train_requests, users, services.table),
+            )
+        recorded = int(np.count_nonzero(raw.sars.recorded[parts.test]))
+        off_policy = raw.source == "real" and recorded >= cfg.min_logged_for_ope
+        # Settings are chosen on the same kind of evidence the gate uses, by the same rule
+        # (off-policy estimates from fewer requests are too noisy to rank settings by).
+        validation_recorded = int(np.count_nonzero(raw.sars.recorded[parts.validation]))
+        validation_off_policy = (
+            raw.source == "real" and validation_recorded >= cfg.min_logged_for_ope
         )
         ctx.details.update(
-            train_sarses=len(train),
-            held_out_sarses=len(test),
-            transitions={PANEL_OF_K[k]: len(t) for k, t in data.train.items()},
-            held_out_sessions={PANEL_OF_K[k]: len(s) for k, s in data.held_out.items()},
+            split={name: len(getattr(parts, name)) for name in ("train", "validation", "test")},
+            requests={
+                PANEL_OF_K[k]: {
+                    "train": len(p.train),
+                    "validation": len(p.validation),
+                    "test": len(p.test),
+                }
+                for k, p in panels.items()
+            },
+            test_with_propensities=recorded,
+            evidence="off-policy" if off_policy else "simulator",
+            validation_evidence="off-policy" if validation_off_policy else "simulator",
             services=len(service_ids),
         )
-        return data
-
-    def _fit_simulator(self, train: SarsSet, services, users, facets, ctx) -> EngagementModel:
-        """The simulator, fit on every (training transition, shown service) pair."""
-        lengths = np.fromiter((len(a) for a in train.actions), np.int64, len(train))
-        shown = np.concatenate([np.asarray(a, np.int64) for a in train.actions])
-        values = np.concatenate(train.values).astype(np.float32)
-        history = right_aligned(train.history, self.config.history_len, services.rows)
-        x = pair_features(
-            facets,
-            services.features,
-            services.popularity,
-            np.repeat(users.rows(train.users), lengths),
-            np.repeat(history, lengths, axis=0),
-            services.rows(shown),
+        return Prepared(
+            services,
+            users,
+            panels,
+            popularity_counts(services.ids, accessed_lists(raw.users)),
+            raw.embeddings.version,
+            raw.source,
+            off_policy,
+            validation_off_policy,
         )
-        model = EngagementModel(ctx.seed).fit(x, values)
-        ctx.details["simulator_pairs"] = len(values)
-        return model
+
+    @staticmethod
+    def _spaces(
+        raw: Raw, train: SarsSet, service_ids: np.ndarray
+    ) -> tuple[ServiceSpace, UserSpace]:
+        # Popularity: training clicks and orders, plus the users' accessed services.
+        clicked = [np.asarray(list(c), np.int64) for c in train.clicked()]
+        popularity = log_popularity(
+            popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
+        )
+        service_docs = [raw.services.get(int(i)) for i in service_ids]
+        vocabulary = vocabulary_of(service_docs)
+        table = ServiceTable.build(
+            raw.embeddings.services.rows(service_ids),
+            interest_matrix(service_docs, vocabulary)[1:],
+            popularity,
+            value_rates(*value_sums(service_ids, train)),
+        )
+        user_ids = np.unique(np.concatenate([raw.sars.users, np.fromiter(raw.users, np.int64)]))
+        user_ids = user_ids[user_ids >= 0]
+        embedded = (
+            raw.embeddings.users.rows(user_ids)
+            if len(user_ids)
+            else np.zeros((0, raw.embeddings.users.dim), np.float32)
+        )
+        users = UserSpace(
+            user_ids,
+            torch.from_numpy(
+                np.concatenate([np.zeros((1, raw.embeddings.users.dim), np.float32), embedded])
+            ),
+            torch.from_numpy(
+                interest_matrix([raw.users.get(int(u)) for u in user_ids], vocabulary)
+            ),
+        )
+        return ServiceSpace(service_ids, table), users
+
+    @staticmethod
+    def _simulator(train: Requests, users: UserSpace, table: ServiceTable):
+        if not (train.values > 0).any():
+            return None
+        return fit_simulator(train, users, table)
 
     def train(self, data: Prepared, ctx: RunContext) -> Trained:
         results = {}
         for k, panel in PANEL_OF_K.items():
-            shape = Shape(
-                k=k,
-                user_dim=data.users.matrix.shape[1],
-                service_dim=data.services.dim,
-                history_len=self.config.history_len,
-            )
-            bar = ctx.bar(range(self.config.td3.epochs), f"TD3 {panel}")
-            progress = iter(bar)
+            p = data.panels[k]
+            tried = []
+            for point in self.config.grid:
+                config = replace(self.config.agent, **point)
 
-            def on_epoch(epoch: int, critic: float, actor: float, panel=panel, progress=progress):
-                next(progress, None)
-                ctx.report.scalar(f"{panel}/critic_loss", critic, epoch)
-                ctx.report.scalar(f"{panel}/actor_loss", actor, epoch)
+                def validate(actor: Actor, p=p, k=k) -> float:
+                    return self._value(actor, data, p.validation, p.simulator, k, ctx.seed)
 
-            results[k] = fit(
-                data.train[k],
-                data.matrices,
-                shape,
-                self.config.td3,
-                ctx.seed + k,
-                ctx.device,
-                on_epoch,
-            )
+                bar = iter(ctx.bar(range(config.epochs), f"actor-critic {panel} {point}"))
+
+                def on_epoch(epoch: int, critic: float, actor: float, bar=bar, panel=panel):
+                    next(bar, None)
+                    ctx.report.scalar(f"{panel}/critic_loss", critic, epoch)
+                    ctx.report.scalar(f"{panel}/actor_loss", actor, epoch)
+
+                result = fit(
+                    p.train,
+                    data.users,
+                    data.services.table,
+                    k,
+                    config,
+                    ctx.seed + k,
+                    validate,
+                    on_epoch,
+                )
+                tried.append(result)
+            best = max(tried, key=lambda r: r.validation[r.epoch])
+            results[k] = best
             ctx.details[panel] = {
-                "seconds": results[k].seconds,
-                "critic_loss": results[k].critic_losses,
-                "actor_loss": results[k].actor_losses,
-                "shape": shape.as_dict(),
+                "chosen": {
+                    **{key: getattr(best.config, key) for key in self.config.grid[0]},
+                    "epoch": best.epoch,
+                },
+                "grid": [
+                    {
+                        **point,
+                        "epoch": r.epoch,
+                        "validation": r.validation,
+                        "seconds": r.seconds,
+                    }
+                    for point, r in zip(self.config.grid, tried, strict=True)
+                ],
+                "critic_loss": best.critic_losses,
+                "actor_loss": best.actor_losses,
             }
         return Trained(
-            results, data.popularity_ids, data.popularity, data.embeddings_version, data.source
+            results,
+            data.services.ids,
+            {name: getattr(data.services.table, name)[1:].numpy() for name in STATISTICS},
+            data.embeddings_version,
+            data.source,
         )
 
+    def _point(self, result: FitResult) -> dict:
+        """The grid's settings as `result` was trained with them."""
+        return {key: getattr(result.config, key) for point in self.config.grid for key in point}
+
+    def _value(self, actor, data: Prepared, sessions: Sessions, simulator, k: int, seed: int):
+        """RL's validation value (the evidence the gate will use), 0 without sessions."""
+        if len(sessions) == 0 or simulator is None:
+            return 0.0
+        result = evaluate(
+            sessions,
+            {"rl": rl_chooser(actor, data.services.table, data.users, k)},
+            simulator,
+            data.users,
+            data.services.table,
+            k,
+            seed,
+            data.validation_off_policy,
+        )
+        return result["policies"]["rl"]["reward"]
+
+    def choosers(
+        self, model: Trained, data: Prepared, sessions: Sessions, k: int, ctx
+    ) -> dict[str, Chooser]:
+        table = data.services.table
+        out: dict[str, Chooser] = {"rl": rl_chooser(model.fits[k].actor, table, data.users, k)}
+        for name, served in BASELINES.items():
+            engine = ctx.env.engines.get(served)
+            if name in ("ncf", "rule") and engine is not None and engine.is_ready()[0]:
+                out[name] = engine_chooser(engine, sessions, data.services, k)
+        out.setdefault("rule", rule_chooser(table, data.users, data.accessed, k))
+        out["popularity"] = popularity_chooser(table, k)
+        out["random"] = random_chooser(k, ctx.seed)
+        return out
+
     def evaluate(self, model: Trained, data: Prepared, ctx: RunContext) -> dict:
-        ncf = ctx.env.engines.get("NCF")  # the baseline, when it is served and trained
-        ncf = ncf if ncf is not None and ncf.is_ready()[0] else None
         metrics: dict[str, Any] = {
             "source": data.source,
             "embeddings_version": data.embeddings_version,
+            "evidence": "off-policy" if data.off_policy else "simulator",
+            "features": list(FEATURES),
         }
         for k, panel in PANEL_OF_K.items():
-            sessions = data.held_out[k]
-            choosers = {
-                "rl": rl_chooser(model.fits[k].actor, sessions, data.services, data.users, k),
-                "popularity": popularity_chooser(data.services, k),
-                "random": random_chooser(k, ctx.seed),
-            }
-            if ncf is not None:
-                choosers["ncf"] = engine_chooser(ncf, sessions, data.services, k)
+            p = data.panels[k]
+            if len(p.test) == 0 or p.simulator is None:
+                metrics[panel] = {"sessions": len(p.test)}
+                continue
+            choosers = self.choosers(model, data, p.test, k, ctx)
+            result = evaluate(
+                p.test,
+                choosers,
+                p.simulator,
+                data.users,
+                data.services.table,
+                k,
+                ctx.seed,
+                data.off_policy,
+            )
+            baselines = [name for name in BASELINES if name in choosers]
             metrics[panel] = {
-                "sessions": len(sessions),
-                **evaluate(sessions, choosers, data.scorer, k, ctx.seed),
+                "sessions": len(p.test),
+                **result["policies"],
+                "margins": margins(result["per_session"], baselines, ctx.seed),
             }
         ctx.details.update(metrics)
         return metrics
@@ -337,13 +467,16 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         reasons = []
         for panel in PANEL_OF_K.values():
             m = metrics[panel]
-            rl, random, popular = (m[e]["reward"] for e in ("rl", "random", "popularity"))
-            if m["sessions"] == 0:
+            if m["sessions"] == 0 or "rl" not in m:
                 reasons.append(f"{panel}: no held-out logged-in sessions to evaluate on")
-            elif rl <= random:
-                reasons.append(f"{panel}: RL reward {rl:.4f} does not beat Random {random:.4f}")
-            elif rl < popular - self.config.popularity_margin:
-                reasons.append(f"{panel}: RL reward {rl:.4f} is below Popularity {popular:.4f}")
+                continue
+            rl = m["rl"]["reward"]
+            for name, served in BASELINES.items():
+                if name in m and rl <= m[name]["reward"] + self.config.margin:
+                    reasons.append(
+                        f"{panel}: RL reward {rl:.4f} does not beat {served} "
+                        f"{m[name]['reward']:.4f}"
+                    )
         if reasons:
             raise ModelValidationError("; ".join(reasons))
 
@@ -352,9 +485,9 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             MODEL_NAME,
             {
                 "actors": {PANEL_OF_K[k]: fit.actor.state_dict() for k, fit in model.fits.items()},
-                "popularity": {
-                    "ids": torch.from_numpy(model.popularity_ids),
-                    "values": torch.from_numpy(model.popularity),
+                "statistics": {
+                    "ids": torch.from_numpy(model.service_ids),
+                    **{name: torch.from_numpy(v) for name, v in model.statistics.items()},
                 },
             },
             config={
@@ -364,9 +497,14 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 "embeddings_version": model.embeddings_version,
                 "history_len": self.config.history_len,
                 "source": model.source,
-                "td3": self.config.td3.as_dict(),
+                "features": list(FEATURES),
+                "agent": {PANEL_OF_K[k]: fit.config.as_dict() for k, fit in model.fits.items()},
             },
         )
+
+
+def accessed_lists(users: dict[int, dict]) -> list[np.ndarray]:
+    return [np.asarray(u.get("accessed_services") or (), np.int64) for u in users.values()]
 
 
 def train(env: TrainingEnv, seed: int | None = None, progress: bool = False) -> PipelineOutcome:

@@ -8,7 +8,6 @@ memory: nothing synthetic is stored.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 
 from recommender.sessions.journeys import ActionRecord, Journeys, RecRecord, Visitors
@@ -45,8 +44,9 @@ def catalogue_dump(users: Mapping[int, Mapping], services: Mapping[int, Mapping]
 
 def synthetic_sarses(
     sessions: int, seed: int, users: Mapping[int, Mapping], services: Mapping[int, Mapping]
-) -> tuple[list[dict], dict[int, dt.datetime]]:
-    """(SARS documents, recommendation index -> timestamp) of `sessions` generated sessions."""
+) -> tuple[list[dict], dict[int, dict]]:
+    """(SARS documents, recommendation index -> its record: timestamp, propensities) of
+    `sessions` generated sessions."""
     dump = catalogue_dump(users, services)
     records, payloads = generate_sessions(dump, sessions, seed)
     recs = [RecRecord.from_doc({**record, "_id": i}) for i, record in enumerate(records)]
@@ -55,4 +55,4 @@ def synthetic_sarses(
     sarses = build_sarses(recs, Journeys(actions), accessed, Visitors(recs))
     for sars in sarses:
         sars["synthetic"] = True
-    return sarses, {rec.id: rec.timestamp for rec in recs}
+    return sarses, dict(enumerate(records))
