@@ -152,6 +152,18 @@ class Settings(BaseSettings):
         10000, ge=2, description="EASE models at most this many services (the most accessed)"
     )
 
+    OFF_POLICY_MAX_LOGGED: int = Field(
+        10000,
+        ge=1,
+        description=(
+            "Off-policy report (flask evaluate --off-policy, GET /evaluation/off-policy): the"
+            " newest stored recommendations with propensities it reads, at most"
+        ),
+    )
+    OFF_POLICY_CACHE_SECONDS: float = Field(
+        300.0, ge=0, description="Seconds a process reuses an off-policy report (0: never)"
+    )
+
     # --- Exploration (the serving policy of top-K panels; docs/engines.md) ---
     EXPLORATION_EPSILON_V1: float = Field(
         0.05,

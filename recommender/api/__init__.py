@@ -6,6 +6,7 @@ from flask import Flask
 from flask_restx import Api
 
 from recommender.api.errors import register_error_handlers
+from recommender.api.evaluation import ns as evaluation_ns
 from recommender.api.experiments import ns as experiments_ns
 from recommender.api.health import ns as health_ns
 from recommender.api.json_output import use_orjson
@@ -33,7 +34,14 @@ def init_api(app: Flask) -> Api:
         security="bearer",
     )
     use_orjson(api)
-    namespaces = (recommendations_ns, user_actions_ns, update_ns, experiments_ns, health_ns)
+    namespaces = (
+        recommendations_ns,
+        user_actions_ns,
+        update_ns,
+        experiments_ns,
+        evaluation_ns,
+        health_ns,
+    )
     for namespace in namespaces:
         api.add_namespace(namespace, path=f"/{namespace.name}")
     api.init_app(app)

@@ -187,6 +187,23 @@ class Engine(ABC):
         """The live model version this engine serves (None: no model); shown in /metrics."""
         return None
 
+    def slate_marginals(self, context: RecommendationContext, k: int) -> np.ndarray:
+        """[n, K] probability that `recommend` shows candidate i (in `context.candidates`
+        order) at position j, K = min(k, n). For offline use (off-policy evaluation of this
+        engine as a target policy). A deterministic engine puts 1 on the slate it answers; an
+        engine that draws at random overrides this with its true marginals."""
+        n = len(context.candidates)
+        result = np.zeros((n, min(k, n)))
+        if n == 0:
+            return result
+        shown = np.asarray(self.recommend(context, k).services[: result.shape[1]], np.int64)
+        index = {service: i for i, service in enumerate(context.candidates.tolist())}
+        rows = [index.get(service, -1) for service in shown.tolist()]
+        for position, row in enumerate(rows):
+            if row >= 0:  # an answer outside the candidates cannot be reweighted: left out
+                result[row, position] = 1.0
+        return result
+
     def answer(self, context: RecommendationContext, k: int, ranking: bool) -> EngineResult:
         """Top `k`, or every candidate ranked when `ranking`."""
         if len(context.candidates) == 0:

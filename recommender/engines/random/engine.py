@@ -48,6 +48,13 @@ class RandomEngine(Engine):
         result.draw = Draw(UNIFORM, seed, slate.propensities.tolist(), slate.slate_propensity)
         return result
 
+    def slate_marginals(self, context: RecommendationContext, k: int) -> np.ndarray:
+        """Every candidate is equally likely at every position: 1/n (the draw is seeded by
+        the request, so one request always gets the same slate, but over requests it is
+        uniform, and these are the probabilities off-policy estimators need)."""
+        n = len(context.candidates)
+        return np.full((n, min(k, n)), 1.0 / n if n else 0.0)
+
     def rank(self, context: RecommendationContext) -> EngineResult:
         seed = context.seed()
         order = generator(seed).permutation(context.candidates).tolist()
