@@ -61,7 +61,8 @@ def ok(response) -> dict:
 
 def test_logged_in_user_gets_k_recommendable_unaccessed_services(client, dump, user):
     data = ok(post(client, user_id=user["id"]))
-    assert data["engine_version"] == "Random"  # nothing trained, NCF/RL not available
+    # Nothing trained (NCF, RL not available): the interest-overlap rule, before the floor.
+    assert data["engine_version"] == "InterestRule"
     assert data["panel_id"] == "v1"
     assert len(data["recommendations"]) == 3
     assert len(set(data["recommendations"])) == 3
@@ -113,11 +114,18 @@ def test_search_context_moves_popularity(client, dump):
     assert data["explanations_short"][0] == "Popular in your search"
 
 
-@pytest.mark.parametrize("engine", ["RandomRanking", "randomranking", "NCFRanking"])
-def test_ranking_requests_always_get_a_ranking(client, dump, user, engine):
+@pytest.mark.parametrize(
+    ("engine", "answered"),
+    [
+        ("RandomRanking", "RandomRanking"),
+        ("randomranking", "RandomRanking"),
+        ("NCFRanking", "InterestRuleRanking"),  # NCF untrained: the next ranking engine
+    ],
+)
+def test_ranking_requests_always_get_a_ranking(client, dump, user, engine, answered):
     eligible = recommendable_ids(dump) - set(user["accessed_services"])
     data = ok(post(client, user_id=user["id"], engine_version=engine))
-    assert data["engine_version"] in {"NCFRanking", "RandomRanking"}
+    assert data["engine_version"] == answered
     assert sorted(data["recommendations"]) == sorted(eligible)
 
 
@@ -130,7 +138,7 @@ def test_anonymous_ranking_uses_popularity_when_trained(client, dump):
 
 def test_unknown_engine_is_ignored(client, dump, user):
     data = ok(post(client, user_id=user["id"], engine_version="NoSuchEngine"))
-    assert data["engine_version"] == "Random"
+    assert data["engine_version"] == "InterestRule"
     assert len(data["recommendations"]) == 3
 
 
