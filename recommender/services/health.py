@@ -93,11 +93,15 @@ def engines() -> dict:
 
 
 def latest_verdict(pipeline: str | None) -> PipelineMetadata | None:
-    """The newest run of `pipeline` (status and reason only), if any."""
+    """The newest run of `pipeline` (status and reason only), if any; None when the store
+    cannot say (the database node reports that)."""
     if pipeline is None:
         return None
     runs = PipelineMetadata.objects(pipeline=pipeline).order_by("-start_time")
-    return runs.only("status", "reason").first()
+    try:
+        return runs.only("status", "reason").first()
+    except PyMongoError:
+        return None
 
 
 def training() -> dict:
