@@ -130,7 +130,9 @@ class Settings(BaseSettings):
         "(not the simulator) to decide RL's gate",
     )
     RL_MARGIN: float = Field(
-        0.0, ge=0, description="Gate: RL's reward must beat every baseline's by more than this"
+        0.0,
+        ge=0,
+        description="Gate: the interval of RL's margin over every baseline must lie above this",
     )
     PROMOTION_MARGIN: float = Field(
         0.005,

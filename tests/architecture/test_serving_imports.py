@@ -1,5 +1,5 @@
 """Serving never imports training: an API process that answers a request with every engine
-holds no pipeline, TD3, simulator, SARS or synthetic-data module in `sys.modules`.
+holds no pipeline, RL training, SARS or synthetic-data module in `sys.modules`.
 
 The trained world is built here (training imports everything) and copied, through a snapshot
 file, into a fresh interpreter that only builds the app and serves.

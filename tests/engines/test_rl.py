@@ -283,11 +283,17 @@ def test_rl_trains_on_synthetic_sessions_and_a_failed_gate_keeps_it_out_with_the
     assert model.file_id is None  # a rejected candidate keeps no weights
 
 
-def gate_numbers(rl: float, **others: float) -> dict:
+def gate_numbers(rl: float, spread: float = 0.01, **others: float) -> dict:
+    """Metrics as `evaluate` records them: values, and RL's margins with +-spread intervals."""
+    margins = {
+        name: {"value": rl - v, "ci": [rl - v - spread, rl - v + spread]}
+        for name, v in others.items()
+    }
     numbers = {
         "sessions": 10,
         "rl": {"reward": rl},
-        **{n: {"reward": v} for n, v in others.items()},
+        **{name: {"reward": v} for name, v in others.items()},
+        "margins": margins,
     }
     return {"v1": numbers, "v2": numbers}
 
@@ -296,8 +302,8 @@ def gate_numbers(rl: float, **others: float) -> dict:
     ("rl", "reason"),
     [
         (0.40, None),
-        (0.30, "does not beat InterestRule 0.3500"),
-        (0.25, "does not beat NCF 0.2500"),
+        (0.30, "does not beat InterestRule 0.3500 \\(margin -0.0500"),
+        (0.255, "does not beat NCF 0.2500 \\(margin \\+0.0050, 95% CI \\[-0.0050, \\+0.0150\\]"),
         (0.22, "does not beat Popularity 0.2200"),
         (0.21, "does not beat Random 0.2100"),
     ],
@@ -312,11 +318,15 @@ def test_promotion_needs_rl_above_ncf_the_rule_popularity_and_random(rl, reason)
             pipeline.validate_model(None, metrics, None)
 
 
-def test_the_gate_margin_is_a_setting():
-    metrics = gate_numbers(0.30, rule=0.28, popularity=0.2, random=0.1)
-    RLPipeline(RLConfig(margin=0.01)).validate_model(None, metrics, None)
+def test_the_whole_margin_interval_must_clear_the_margin_setting():
+    assert gate_numbers(0.30, rule=0.28)["v1"]["margins"]["rule"]["ci"] == pytest.approx(
+        [0.01, 0.03]
+    )
+    RLPipeline(RLConfig(margin=0.005)).validate_model(None, gate_numbers(0.30, rule=0.28), None)
     with pytest.raises(ModelValidationError, match="InterestRule"):
-        RLPipeline(RLConfig(margin=0.03)).validate_model(None, metrics, None)
+        RLPipeline(RLConfig(margin=0.015)).validate_model(None, gate_numbers(0.30, rule=0.28), None)
+    with pytest.raises(ModelValidationError, match="InterestRule"):  # wider interval, same mean
+        RLPipeline().validate_model(None, gate_numbers(0.30, spread=0.03, rule=0.28), None)
 
 
 def test_rl_trains_on_stored_traffic_when_there_is_enough(world, client):

@@ -1,4 +1,5 @@
-"""RL: TD3 actor-critic over user sessions (states: user and history; actions: K services)."""
+"""RL: off-policy actor-critic over candidate features (state: user and history; action: a
+weight per candidate feature; the K best-scored candidates are served)."""
 
 from recommender.engines.spec import EngineSpec, Stage
 
@@ -13,8 +14,8 @@ SPEC = EngineSpec(
             "rl",
             "recommender.engines.rl.pipeline:train",
             requires=("embedding",),
-            help="Train the RL actor (TD3) on SARSes from user actions, or synthetic sessions.",
+            help="Train the RL actor-critic on logged requests (SARS), or synthetic sessions.",
         ),
     ),
-    description="TD3 actor-critic trained on browsing sessions.",
+    description="Off-policy actor-critic over candidate features, trained on logged requests.",
 )

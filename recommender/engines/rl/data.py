@@ -148,11 +148,15 @@ class SarsSet:
 @dataclass(frozen=True)
 class Split:
     """Indices into a SarsSet. Validation: other users AND later time than training; test
-    (held out, read once by the gate): the latest sessions of the non-validation users."""
+    (held out, read once by the gate): the latest sessions of the non-validation users. The
+    periods: every transition of the validation and test times, whoever the user (what the
+    simulators judging those splits are fit on; none of it is training data)."""
 
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
+    validation_period: np.ndarray
+    test_period: np.ndarray
 
 
 def split(
@@ -173,6 +177,8 @@ def split(
         train=np.flatnonzero((period == 0) & ~of_validation),
         validation=np.flatnonzero((period == 1) & of_validation),
         test=np.flatnonzero((period == 2) & ~of_validation),
+        validation_period=np.flatnonzero(period == 1),
+        test_period=np.flatnonzero(period == 2),
     )
 
 

@@ -5,7 +5,8 @@ Every policy picks K of each request's candidates (the logged ones minus the use
 services). Two kinds of evidence of a policy's expected slate reward (sum over positions of
 what the shown service earns, contract C2):
 - simulator: the position-aware reward model (offpolicy.PositionRewardModel on the candidate
-  features, fit on the TRAINING split only) summed over the policy's K picks;
+  features, fit on the logs of the split evaluated, never on RL's training split) summed
+  over the policy's K picks;
 - off-policy: IPS, SNIPS and DR (offpolicy.py) from the logged slates and their logging
   propensities; a deterministic policy's propensity of the logged service at j is 1 when it
   picks that service at j, else 0. DR's reward model is the simulator's.
@@ -146,7 +147,7 @@ def engine_chooser(engine, sessions: Sessions, services: ServiceSpace, k: int) -
 def fit_simulator(
     requests: Requests, users: UserSpace, table: ServiceTable
 ) -> offpolicy.PositionRewardModel:
-    """The reward model of the logged (training) positions' candidate features."""
+    """The reward model of the logged positions' candidate features."""
     features, shown = [], []
     for start in range(0, len(requests), CHUNK):
         batch = requests.batch(torch.arange(start, min(start + CHUNK, len(requests))))

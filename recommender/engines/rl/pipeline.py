@@ -7,8 +7,11 @@ extract     bring the stored SARS up to date (recommender.sessions, incremental)
 prepare     three splits (data.split): training; validation (other users AND later time), for
             every choice of settings; test (the latest sessions), read once by the gate. The
             service table (live embeddings, declared interests, training popularity), the
-            logged requests per panel, and the simulator (the position-aware reward model of
-            candidate features), fit on the training split only.
+            logged requests per panel, and the simulators (the position-aware reward model of
+            candidate features): one fit on every request of the validation period for
+            choosing settings, one on the test period for the gate, never on the data RL learns
+            from (a simulator fit on the training logs shares their noise, and the actor
+            learns to exploit it).
 train       per panel, one actor-critic (training.py) per point of `grid` (settings over the
             base `agent`); each keeps its best epoch on validation, and the point with the best
             validation value is kept.
@@ -17,8 +20,8 @@ evaluate    per panel, on the test split: RL against NCF (when a live NCF model 
             decides; IPS and SNIPS recorded) when the data are real and at least
             `min_logged_for_ope` test requests carry logged propensities; the simulator
             otherwise. Values, intervals and RL's margins go in the pipeline metadata.
-validate    promoted only if, for both panels, RL's value beats every baseline's by more
-            than `margin`; otherwise rejected with the numbers.
+validate    promoted only if, for both panels, the 95% interval of RL's margin over every
+            baseline lies above `margin`; otherwise rejected with the numbers.
 The model ("rl"): both actors' state dicts, the training popularity and the embeddings version
 the actors were trained in (serving uses that version: embedding spaces change on retraining).
 Settings (app config): RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS,
@@ -144,12 +147,13 @@ class Raw:
 
 @dataclass
 class Panel:
-    """One panel size's splits and simulator."""
+    """One panel size's splits and the simulators of its validation and test splits."""
 
     train: Requests
     validation: Sessions
     test: Sessions
-    simulator: PositionRewardModel | None  # None: nothing clicked in training
+    validation_simulator: PositionRewardModel | None  # None: nothing clicked there
+    test_simulator: PositionRewardModel | None
 
 
 @dataclass
@@ -264,7 +268,12 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 train=train_requests,
                 validation=build(parts.validation),
                 test=build(parts.test),
-                simulator=self._simulator(train_requests, users, services.table),
+                validation_simulator=self._simulator(
+                    build(parts.validation_period).requests, users, services.table
+                ),
+                test_simulator=self._simulator(
+                    build(parts.test_period).requests, users, services.table
+                ),
             )
         recorded = int(np.count_nonzero(raw.sars.recorded[parts.test]))
         off_policy = raw.source == "real" and recorded >= cfg.min_logged_for_ope
@@ -336,10 +345,10 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         return ServiceSpace(service_ids, table), users
 
     @staticmethod
-    def _simulator(train: Requests, users: UserSpace, table: ServiceTable):
-        if not (train.values > 0).any():
+    def _simulator(logged: Requests, users: UserSpace, table: ServiceTable):
+        if not (logged.values > 0).any():
             return None
-        return fit_simulator(train, users, table)
+        return fit_simulator(logged, users, table)
 
     def train(self, data: Prepared, ctx: RunContext) -> Trained:
         results = {}
@@ -350,7 +359,9 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 config = replace(self.config.agent, **point)
 
                 def validate(actor: Actor, p=p, k=k) -> float:
-                    return self._value(actor, data, p.validation, p.simulator, k, ctx.seed)
+                    return self._value(
+                        actor, data, p.validation, p.validation_simulator, k, ctx.seed
+                    )
 
                 bar = iter(ctx.bar(range(config.epochs), f"actor-critic {panel} {point}"))
 
@@ -440,14 +451,14 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         }
         for k, panel in PANEL_OF_K.items():
             p = data.panels[k]
-            if len(p.test) == 0 or p.simulator is None:
+            if len(p.test) == 0 or p.test_simulator is None:
                 metrics[panel] = {"sessions": len(p.test)}
                 continue
             choosers = self.choosers(model, data, p.test, k, ctx)
             result = evaluate(
                 p.test,
                 choosers,
-                p.simulator,
+                p.test_simulator,
                 data.users,
                 data.services.table,
                 k,
@@ -472,10 +483,17 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 continue
             rl = m["rl"]["reward"]
             for name, served in BASELINES.items():
-                if name in m and rl <= m[name]["reward"] + self.config.margin:
+                if name not in m:
+                    continue
+                # Beating means the whole interval of RL's margin lies above RL_MARGIN: a
+                # point estimate above it could be luck of the held-out sample.
+                margin = m["margins"][name]
+                low, high = margin["ci"]
+                if low <= self.config.margin:
                     reasons.append(
                         f"{panel}: RL reward {rl:.4f} does not beat {served} "
-                        f"{m[name]['reward']:.4f}"
+                        f"{m[name]['reward']:.4f} (margin {margin['value']:+.4f}, "
+                        f"95% CI [{low:+.4f}, {high:+.4f}])"
                     )
         if reasons:
             raise ModelValidationError("; ".join(reasons))
