@@ -15,7 +15,8 @@ Per size and seed, in its own subprocess (a fresh in-process mongomock store):
    benchmark measures every policy, not only those a gate would let through.
 4. Policies: RL, NCF, Popularity and InterestRule answer through their serving engines (the
    code `/recommendations` runs); Random draws K candidates uniformly.
-   All on the logged requests of logged-in visitors (RL and NCF serve only them):
+   All on a held-out log: the same logging policy on the month after the training log, never
+   stored nor trained on, logged-in visitors only (RL and NCF serve only them):
    - true: the world's exact expected reward E[sum_j r_j] (`World.expected_reward`) of the
      policy's slates, averaged over those requests (95% interval over requests). It is an
      expectation under the hidden model, not the realised outcome of the logged sessions, so
@@ -23,7 +24,7 @@ Per size and seed, in its own subprocess (a fresh in-process mongomock store):
    - simulator: the RL pipeline's held-out estimate of each engine it compares (its own reward
      scale, whatever the pipeline on this branch computes), read from the stage's metrics;
    - IPS, SNIPS, DR (recommender/evaluation/offpolicy.py, bootstrap 95% intervals): from the
-     same logged sessions, against the policy's slates on those requests, so that their error
+     held-out sessions, against the policy's slates on those requests, so that their error
      is measured against `true` on exactly the same requests. DR's reward model is the
      position-wise logistic model on what the logger knows (shared declared interests,
      popularity).
@@ -248,6 +249,7 @@ def run_one(size: str, seed: int) -> dict:
     from recommender import create_app
     from recommender.services.update import train_stage
     from recommender.synthetic import World, generate_marketplace
+    from recommender.synthetic.world import DEFAULT_START, SPAN
     from recommender.synthetic.writer import write_marketplace, write_sessions
 
     app = create_app("testing", MONGODB_HOST="mongomock", RL_MIN_REAL_SARSES=1)
@@ -278,12 +280,15 @@ def run_one(size: str, seed: int) -> dict:
                 result["simulator"] = simulator_estimates(outcome.metrics or {})
                 result["rl_metrics"] = outcome.metrics
         result["stages"], result["gates"] = stages, verdicts
-        members = [i for i, r in enumerate(logged.requests) if r.user is not None]
-        logged_in = type(logged)(
-            [logged.recommendations[i] for i in members],
+        # A held-out log: the next month, same logging policy, never stored nor trained on, so
+        # that no target policy depends on the outcomes its estimates reweight.
+        held = world.log(world.requests(sessions, seed + 1, start=DEFAULT_START + SPAN), seed + 1)
+        members = [i for i, r in enumerate(held.requests) if r.user is not None]
+        logged_in = type(held)(
+            [held.recommendations[i] for i in members],
             [],
-            [logged.requests[i] for i in members],
-            logged.position_rewards[members],
+            [held.requests[i] for i in members],
+            held.position_rewards[members],
         )
         policies: dict[str, dict] = {}
         requests = logged_in.requests
