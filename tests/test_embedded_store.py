@@ -115,3 +115,33 @@ def test_the_in_operator_is_the_one_in_use(app):
     assert filtering._filterer_inst._operator_map["$in"] is embedded.in_operator
     found = collection.find({"tag": {"$in": [0, 2]}, "_id": {"$nin": [0, 8]}})
     assert sorted(doc["_id"] for doc in found) == [2, 3, 5, 6]
+
+
+@given(
+    skip=st.integers(0, 12),
+    limit=st.integers(-12, 12),
+    sort=st.sampled_from([None, 1, -1]),
+)
+def test_the_cursor_returns_what_mongomocks_own_returns(skip, limit, sort):
+    collection = mongomock.MongoClient().db.things
+    collection.insert_many([{"n": n % 4, "i": n} for n in range(10)])
+    original_next = embedded._original_cursor_next
+
+    def read(next_document) -> list:
+        cursor = collection.find({"n": {"$lt": 3}}, {"_id": 0}).skip(skip).limit(limit)
+        if sort:
+            cursor = cursor.sort("i", sort)
+        found = []
+        while True:
+            try:
+                found.append(next_document(cursor))
+            except StopIteration:
+                return found
+
+    assert read(embedded.cursor_next) == read(original_next)
+
+
+def test_the_cursor_is_the_one_in_use(app):
+    assert mongomock.collection.Cursor.__next__ is embedded.cursor_next
+    get_db().things.insert_many([{"i": i} for i in range(5)])
+    assert [d["i"] for d in get_db().things.find().sort("i", -1).skip(1).limit(3)] == [3, 2, 1]

@@ -10,6 +10,9 @@ Used only when MONGODB_HOST=mongomock; nothing here runs against a real MongoDB.
 - `in_operator`: mongomock evaluates `$in` per document by scanning the searched list (and
   checking each of its values for a regex); a query with 100,000 visit ids over a million
   documents then does 10^11 comparisons. This one turns the list into a set once per query.
+- `cursor_next`: mongomock's cursor slices its whole result list (`results[skip:]`) to return
+  each document, so reading N documents costs N^2/2 element copies: minutes for a million. This
+  one indexes the computed list directly (the same documents in the same order).
 - `IdInterner`: a stored document lives on in this process's heap. Lists of ids made of one
   shared int object per id (instead of new ints per document) keep that heap, and the garbage
   collector's work on it, small.
@@ -85,12 +88,26 @@ def in_operator(doc_val: Any, search_val: Any) -> bool:
         return _original_in(doc_val, search_val)
 
 
+_original_cursor_next: Callable[[Any], Any] = mongomock.collection.Cursor.__next__
+
+
+def cursor_next(cursor: mongomock.collection.Cursor) -> Any:
+    """mongomock's `Cursor.__next__` without the per-document slice."""
+    results = cursor._compute_results(with_limit_and_skip=False)
+    position = cursor._skip + cursor._emitted
+    if (cursor._limit and cursor._emitted >= abs(cursor._limit)) or position >= len(results):
+        raise StopIteration
+    cursor._emitted += 1
+    return results[position]
+
+
 def connect(db_name: str) -> None:
     """Connect mongoengine's default alias to an in-process mongomock database."""
     mongomock.gridfs.enable_gridfs_integration()
     helpers.patch_datetime_awareness_in_document = patch_datetime_awareness_in_document
     filtering._in_op = in_operator  # `$nin` calls it through the module
     filtering._filterer_inst._operator_map["$in"] = in_operator
+    mongomock.collection.Cursor.__next__ = cursor_next
     mongoengine.connect(
         db=db_name,
         host="mongodb://localhost",
