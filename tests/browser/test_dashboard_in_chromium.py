@@ -5,6 +5,7 @@ to tests/browser/screenshots/ (git-ignored) to be looked at."""
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -29,7 +30,10 @@ def follow(driver: WebDriver, element: WebElement) -> None:
     """Click `element` (a link or a submit button) and wait for the next page."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+    # Asked about a node of the page being replaced, Chromium may answer with a generic error
+    # ("Node with given id does not belong to the document") instead of a stale reference: poll
+    # again; a page that never changes still fails when the wait times out.
+    WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(staleness_of(page))
 
 
 def sign_in(driver: WebDriver, site: Site, path: str = "/") -> None:
