@@ -10,6 +10,7 @@ is gone, then plays the rest of the service and prints `RESULT <json>`.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
@@ -40,14 +41,16 @@ def post(client, path: str, body: dict):
 def after_the_kill(app, client, task_id: str, served: dict) -> dict:
     """What the rest of the service sees once the worker is gone."""
     from recommender.celery_app import celery
-    from recommender.models import ModelVersion, UpdateTask
+    from recommender.models import Lease, ModelVersion, UpdateTask
     from recommender.services.update import UPDATE_LEASE
     from recommender.store import leases
     from tests.api.helpers import body
     from tests.marketplace_dump import marketplace_dump
 
     found: dict = {"left_by_the_kill": UpdateTask.objects.get(task_id=task_id).status}
-    found["lease_holder_after_the_kill"] = leases.holder_of(UPDATE_LEASE)
+    # The lease as the kill left it, expired or not (a slow child may first run after its
+    # expiry): still there and still the task's, since nothing released it.
+    found["lease_holder_after_the_kill"] = Lease.objects.get(name=UPDATE_LEASE).holder
     found["serving"] = post(client, "/recommendations", body(engine_version="Popularity"))
     found["served_before"] = served
     found["live_models"] = sorted((m.name, m.version) for m in ModelVersion.objects(status="live"))
@@ -97,13 +100,15 @@ def main() -> None:
         status, task = post(client, "/update?force=true", marketplace_dump(n_services=24))
         assert status == 202, task
         assert TRAINING.wait(60), "the worker did not start training"
-        child = os.fork()
+        worker_process = os.getpid()  # read before the fork: the test may kill it before the
+        child = os.fork()  # child first runs, and the child would then wait for no one
         if child:
-            print(f"KILL ME {os.getpid()} {task['task_id']}", flush=True)
+            print(f"KILL ME {worker_process} {task['task_id']}", flush=True)
             while True:
                 time.sleep(60)
-        parent = os.getppid()
-        while os.getppid() == parent:  # reparented once the worker process is gone
+        # A child stuck anywhere prints where, and ends, long before the test's timeout.
+        faulthandler.dump_traceback_later(120, exit=True)
+        while os.getppid() == worker_process:  # reparented once the worker process is gone
             time.sleep(0.05)
         found = after_the_kill(app, client, task["task_id"], served)
         print("RESULT " + json.dumps(found, default=str), flush=True)
