@@ -145,18 +145,45 @@ def _choose_plackett_luce(
 ) -> Slate:
     pool = _top(scores, _pool_size(exploration.pool, k, len(scores)))
     greedy = pool[:k] if greedy is None else _checked_greedy(greedy, k, len(scores))
-    log_weights = _pool_log_weights(scores[pool], exploration.temperature)
+    drawn = plackett_luce_slate(scores[pool], k, exploration.temperature, rng)
+    shown = pool[drawn.positions]
+    explored = shown.tolist() != greedy.tolist()
+    return Slate(shown, drawn.propensities, drawn.slate_propensity, explored)
+
+
+def plackett_luce_slate(
+    pool_scores: np.ndarray, k: int, temperature: float, rng: np.random.Generator
+) -> Slate:
+    """The Plackett-Luce draw of `choose` once its pool is chosen: `pool_scores` are the pool's
+    finite scores, best first (ties already ordered), and K <= their number; positions index
+    into them. The serving path calls it directly, having chosen the pool itself (so nothing is
+    checked or sorted twice); `explored` compares with the pool's first K."""
+    log_weights = _pool_log_weights(pool_scores, temperature)
     weights = np.exp(log_weights)
     # Gumbel-top-k: sorting log-weights plus Gumbel noise orders the whole pool exactly as
     # sequential sampling without replacement would.
-    order = np.argsort(-(log_weights + rng.gumbel(size=len(pool))))
+    order = np.argsort(-(log_weights + rng.gumbel(size=len(pool_scores))))
     # Weight still unshown before each position, summed from the tail of the drawn order so that
     # no subtraction cancels when one weight dwarfs the others.
-    remaining = np.cumsum(weights[order][::-1])[::-1]
-    slate_propensity = float(np.prod(weights[order[:k]] / remaining[:k]))
-    propensities = _plackett_luce_marginals(weights, k)[order[:k], np.arange(k)]
-    shown = pool[order[:k]]
-    return Slate(shown, propensities, slate_propensity, not np.array_equal(shown, greedy))
+    drawn_weights = weights[order]
+    remaining = np.cumsum(drawn_weights[::-1])[::-1]
+    slate_propensity = float(np.prod(drawn_weights[:k] / remaining[:k]))
+    drawn = order[:k]
+    explored = drawn.tolist() != list(range(k))
+    return Slate(drawn, _shown_marginals(weights, drawn), slate_propensity, explored)
+
+
+def _shown_marginals(weights: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """P(drawn[j] at position j) for each j: the K cells of `_plackett_luce_marginals` that a
+    served slate records, by the same sums, without the rest of its [pool, K] table."""
+    result = np.empty(len(drawn))
+    ratio = np.ones(1)
+    for j, (parent, last, unshown) in enumerate(_prefix_tree(len(weights), len(drawn))):
+        prefix_probability = ratio[parent] * weights[last] if j else ratio
+        ratio = prefix_probability / (unshown @ weights)
+        item = drawn[j]
+        result[j] = weights[item] * (ratio @ unshown[:, item])
+    return result
 
 
 def _plackett_luce_marginals(weights: np.ndarray, k: int) -> np.ndarray:

@@ -33,7 +33,12 @@ from recommender.engines.base.engine import (
     seeded,
     top,
 )
-from recommender.evaluation.exploration import Exploration, choose, marginals
+from recommender.evaluation.exploration import (
+    Exploration,
+    choose,
+    marginals,
+    plackett_luce_slate,
+)
 from recommender.panels import PANEL_K
 from recommender.services.experiments.assignment import Assignment
 from recommender.settings import Settings
@@ -131,11 +136,11 @@ class ServingPolicy:
         shown = min(k, len(scores))
         rng = generator(seed) if rng is None else seeded(rng, seed)
         if exploration.method == "plackett_luce":
-            # Only the pool can be shown: `choose` over the pool's scores, in the order it
-            # gives them itself, draws what it draws over every score (same weights, same
-            # noise), without sorting every candidate.
+            # Only the pool can be shown: the draw over the pool's scores, best first (the
+            # order `choose` gives them itself), is what `choose` draws over every score (same
+            # weights, same noise), without sorting every candidate.
             pool = _best(scores, min(max(exploration.pool, shown), len(scores)))
-            slate = choose(scores[pool], shown, exploration, rng)
+            slate = plackett_luce_slate(scores[pool], shown, exploration.temperature, rng)
             positions = pool[slate.positions]
         else:
             greedy = top(scored.ids, scores, shown)  # the engine's own top K (ties by id)

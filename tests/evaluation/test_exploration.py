@@ -214,9 +214,14 @@ def test_plackett_luce_marginals_are_probabilities_at_any_temperature(
     np.testing.assert_allclose(table.sum(axis=0), 1.0)
     assert table.min() >= 0.0
     assert table.sum(axis=1).max() <= 1.0 + 1e-12
-    slate = choose(scores, 3, exploration, np.random.default_rng(2))
-    assert slate.slate_propensity is not None and 0.0 < slate.slate_propensity <= 1.0
-    assert np.all(slate.propensities > 0.0)
+    rng = np.random.default_rng(2)
+    for slate in (choose(scores, 3, exploration, rng) for _ in range(50)):
+        assert slate.slate_propensity is not None and 0.0 < slate.slate_propensity <= 1.0
+        assert np.all(slate.propensities > 0.0)
+        # What a slate records is the table's cells, however extreme the weights.
+        np.testing.assert_allclose(
+            slate.propensities, table[slate.positions, np.arange(3)], rtol=1e-9
+        )
 
 
 @pytest.mark.parametrize(
