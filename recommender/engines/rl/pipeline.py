@@ -52,6 +52,7 @@ from recommender.engines.rl.candidates import (
     FEATURES,
     STATISTICS,
     ServiceTable,
+    Tallies,
     interest_matrix,
     log_popularity,
     value_rates,
@@ -162,6 +163,7 @@ class Prepared:
     users: UserSpace
     panels: dict[int, Panel]  # by K
     accessed: np.ndarray  # per service row: how many users accessed it (the rule's popularity)
+    tallies: Tallies  # the training statistics' counts (the training split's own outcomes)
     embeddings_version: int
     source: str
     off_policy: bool  # the gate's evidence: off-policy estimates, else the simulator
@@ -242,7 +244,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 ]
             )
         )
-        services, users = self._spaces(raw, train, service_ids)
+        services, users, tallies = self._spaces(raw, train, service_ids)
         accessed = {i: u.get("accessed_services") or () for i, u in raw.users.items()}
         recommendable = np.array(
             sorted(i for i, d in raw.services.items() if d.get("status") in RECOMMENDABLE_STATUSES),
@@ -303,6 +305,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             users,
             panels,
             popularity_counts(services.ids, accessed_lists(raw.users)),
+            tallies,
             raw.embeddings.version,
             raw.source,
             off_policy,
@@ -312,19 +315,18 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
     @staticmethod
     def _spaces(
         raw: Raw, train: SarsSet, service_ids: np.ndarray
-    ) -> tuple[ServiceSpace, UserSpace]:
+    ) -> tuple[ServiceSpace, UserSpace, Tallies]:
         # Popularity: training clicks and orders, plus the users' accessed services.
         clicked = [np.asarray(list(c), np.int64) for c in train.clicked()]
-        popularity = log_popularity(
-            popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
-        )
+        events = popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
+        earned, showings = value_sums(service_ids, train)
         service_docs = [raw.services.get(int(i)) for i in service_ids]
         vocabulary = vocabulary_of(service_docs)
         table = ServiceTable.build(
             raw.embeddings.services.rows(service_ids),
             interest_matrix(service_docs, vocabulary)[1:],
-            popularity,
-            value_rates(*value_sums(service_ids, train)),
+            log_popularity(events),
+            value_rates(earned, showings),
         )
         user_ids = np.unique(np.concatenate([raw.sars.users, np.fromiter(raw.users, np.int64)]))
         user_ids = user_ids[user_ids >= 0]
@@ -342,7 +344,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 interest_matrix([raw.users.get(int(u)) for u in user_ids], vocabulary)
             ),
         )
-        return ServiceSpace(service_ids, table), users
+        return ServiceSpace(service_ids, table), users, Tallies.build(events, earned, showings)
 
     @staticmethod
     def _simulator(logged: Requests, users: UserSpace, table: ServiceTable):
@@ -379,6 +381,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                     ctx.seed + k,
                     validate,
                     on_epoch,
+                    data.tallies,
                 )
                 tried.append(result)
             best = max(tried, key=lambda r: r.validation[r.epoch])
