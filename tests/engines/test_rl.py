@@ -22,9 +22,9 @@ from recommender.engines.rl.candidates import (
     log_popularity,
     value_rates,
 )
-from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split
+from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split, value_sums
 from recommender.engines.rl.networks import Shape
-from recommender.engines.rl.pipeline import RLConfig, RLPipeline
+from recommender.engines.rl.pipeline import Raw, RLConfig, RLPipeline, serving_statistics
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.training import (
     Agent,
@@ -131,6 +131,32 @@ def test_a_training_requests_features_leave_its_own_outcomes_out():
     assert feature("popular_overlap", own) == pytest.approx(popularity, rel=1e-5)
     unchanged = [FEATURES.index(n) for n in FEATURES if n not in Tallies.RECOUNTED]
     assert torch.equal(own[..., unchanged], features[..., unchanged])
+
+
+def test_the_served_statistics_count_the_periods_training_never_saw():
+    # Services 1 and 2 shown together ten times; 2 is clicked only in the last two (the test
+    # period): training's statistics cannot tell them apart, the served ones can.
+    n = 10
+    sars = SarsSet(
+        users=np.ones(n, np.int64),
+        history=[[] for _ in range(n)],
+        candidates=[[1, 2, 3] for _ in range(n)],
+        actions=[[1, 2] for _ in range(n)],
+        values=[np.array([0.0, 1.0 if t >= 8 else 0.0]) for t in range(n)],
+        propensities=[np.ones(2, np.float32) for _ in range(n)],
+        recorded=np.zeros(n, bool),
+        times=np.arange(n, dtype=np.float64),
+    )
+    ids = np.array([1, 2, 3])
+    train = sars.subset(split(sars, 0.0, 0.2, 0.2, seed=0).train)
+    raw = Raw(sars, "real", None, {1: {"accessed_services": []}}, {})
+
+    served = serving_statistics(raw, ids)
+
+    trained = value_rates(*value_sums(ids, train))
+    assert trained[0] == trained[1]
+    assert served["value_rate"][1] > served["value_rate"][0]
+    assert served["popularity"][1] > served["popularity"][0] == 0.0
 
 
 # --- actor-critic mechanics ----------------------------------------------------------------

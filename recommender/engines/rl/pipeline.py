@@ -22,8 +22,10 @@ evaluate    per panel, on the test split: RL against NCF (when a live NCF model 
             otherwise. Values, intervals and RL's margins go in the pipeline metadata.
 validate    promoted only if, for both panels, the 95% interval of RL's margin over every
             baseline lies above `margin`; otherwise rejected with the numbers.
-The model ("rl"): both actors' state dicts, the training popularity and the embeddings version
-the actors were trained in (serving uses that version: embedding spaces change on retraining).
+The model ("rl"): both actors' state dicts, the per-service statistics (popularity, value rate)
+and the embeddings version the actors were trained in (serving uses that version: embedding
+spaces change on retraining). Training and the gate read statistics counted on the training
+split only; the model keeps them counted on every logged request (serving_statistics).
 Settings (app config): RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS,
 RL_MIN_LOGGED_FOR_OPE, RL_MARGIN.
 """
@@ -50,7 +52,6 @@ from recommender.engines.base.pipeline import (
 from recommender.engines.rl import MODEL_NAME
 from recommender.engines.rl.candidates import (
     FEATURES,
-    STATISTICS,
     ServiceTable,
     Tallies,
     interest_matrix,
@@ -164,6 +165,7 @@ class Prepared:
     panels: dict[int, Panel]  # by K
     accessed: np.ndarray  # per service row: how many users accessed it (the rule's popularity)
     tallies: Tallies  # the training statistics' counts (the training split's own outcomes)
+    serving_statistics: dict[str, np.ndarray]  # STATISTICS counted on every logged request
     embeddings_version: int
     source: str
     off_policy: bool  # the gate's evidence: off-policy estimates, else the simulator
@@ -306,6 +308,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             panels,
             popularity_counts(services.ids, accessed_lists(raw.users)),
             tallies,
+            serving_statistics(raw, service_ids),
             raw.embeddings.version,
             raw.source,
             off_policy,
@@ -406,7 +409,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         return Trained(
             results,
             data.services.ids,
-            {name: getattr(data.services.table, name)[1:].numpy() for name in STATISTICS},
+            data.serving_statistics,
             data.embeddings_version,
             data.source,
         )
@@ -522,6 +525,19 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 "agent": {PANEL_OF_K[k]: fit.config.as_dict() for k, fit in model.fits.items()},
             },
         )
+
+
+def serving_statistics(raw: Raw, service_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics the served model keeps (aligned with `service_ids`): popularity and value
+    rates counted on every logged request, validation and test periods included. Training and
+    the gate use the training split's only (their evidence must not have been counted on);
+    once settings are chosen and judged, serving gets the most data there is."""
+    clicked = [np.asarray(list(c), np.int64) for c in raw.sars.clicked()]
+    events = popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
+    return {
+        "popularity": log_popularity(events),
+        "value_rate": value_rates(*value_sums(service_ids, raw.sars)),
+    }
 
 
 def accessed_lists(users: dict[int, dict]) -> list[np.ndarray]:
