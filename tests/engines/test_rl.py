@@ -17,12 +17,14 @@ from recommender.engines.rl.candidates import (
     FEATURES,
     ServiceTable,
     States,
+    Tallies,
     candidate_features,
+    log_popularity,
     value_rates,
 )
-from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split
+from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split, value_sums
 from recommender.engines.rl.networks import Shape
-from recommender.engines.rl.pipeline import RLConfig, RLPipeline
+from recommender.engines.rl.pipeline import Raw, RLConfig, RLPipeline, serving_statistics
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.training import (
     Agent,
@@ -92,6 +94,69 @@ def test_value_rates_shrink_rarely_shown_services_towards_the_mean():
     # mean 6 / 11; shrunk: (5 + 60/11) / 20, (1 + 60/11) / 11, (0 + 60/11) / 10, scaled.
     raw = np.array([(5 + 60 / 11) / 20, (1 + 60 / 11) / 11, (60 / 11) / 10])
     assert rates == pytest.approx(raw / raw.max(), rel=1e-5)
+
+
+def test_a_training_requests_features_leave_its_own_outcomes_out():
+    # Three services counted on the training logs: row 1 clicked (value 1) in its only
+    # showing, row 2 shown 5 times and never clicked, row 3 never shown; popularity events
+    # 1, 3 and 7 (the click included).
+    events, earned, showings = np.array([1.0, 3, 7]), np.array([1.0, 0, 0]), np.array([1.0, 5, 0])
+    table = ServiceTable.build(
+        np.eye(3, dtype=np.float32),
+        np.ones((3, 1), np.float32),
+        log_popularity(events),
+        value_rates(earned, showings),
+    )
+    tallies = Tallies.build(events, earned, showings)
+    states = States(torch.zeros(1, 3), torch.ones(1, 1), torch.tensor([[0]]))
+    candidates = torch.tensor([[1, 2, 3, 0]])
+    features = candidate_features(table, states, candidates)
+
+    # The request that showed row 1 (clicked) then row 2 (not clicked).
+    own = tallies.held_out(features, candidates, torch.tensor([[0, 1]]), torch.tensor([[1.0, 0]]))
+    # A request none of whose services was logged: the table's features as they are.
+    other = tallies.held_out(
+        features, candidates, torch.tensor([[-1, -1]]), torch.tensor([[0.0, 0]])
+    )
+
+    assert torch.allclose(other, features)
+    mean = 1 / 6
+    top = (1 + 10 * mean) / 11  # the largest rate of the table (row 1's)
+    assert feature("value_rate", own) == pytest.approx(
+        [mean / top, 10 * mean / 14 / top, mean / top, 0], rel=1e-5
+    )
+    assert feature("value_rate", own)[0] < feature("value_rate", features)[0]
+    popularity = [0.0, np.log1p(3) / np.log1p(7), 1.0, 0]  # row 1's click is its own
+    assert feature("popularity", own) == pytest.approx(popularity, rel=1e-5)
+    assert feature("popular_overlap", own) == pytest.approx(popularity, rel=1e-5)
+    unchanged = [FEATURES.index(n) for n in FEATURES if n not in Tallies.RECOUNTED]
+    assert torch.equal(own[..., unchanged], features[..., unchanged])
+
+
+def test_the_served_statistics_count_the_periods_training_never_saw():
+    # Services 1 and 2 shown together ten times; 2 is clicked only in the last two (the test
+    # period): training's statistics cannot tell them apart, the served ones can.
+    n = 10
+    sars = SarsSet(
+        users=np.ones(n, np.int64),
+        history=[[] for _ in range(n)],
+        candidates=[[1, 2, 3] for _ in range(n)],
+        actions=[[1, 2] for _ in range(n)],
+        values=[np.array([0.0, 1.0 if t >= 8 else 0.0]) for t in range(n)],
+        propensities=[np.ones(2, np.float32) for _ in range(n)],
+        recorded=np.zeros(n, bool),
+        times=np.arange(n, dtype=np.float64),
+    )
+    ids = np.array([1, 2, 3])
+    train = sars.subset(split(sars, 0.0, 0.2, 0.2, seed=0).train)
+    raw = Raw(sars, "real", None, {1: {"accessed_services": []}}, {})
+
+    served = serving_statistics(raw, ids)
+
+    trained = value_rates(*value_sums(ids, train))
+    assert trained[0] == trained[1]
+    assert served["value_rate"][1] > served["value_rate"][0]
+    assert served["popularity"][1] > served["popularity"][0] == 0.0
 
 
 # --- actor-critic mechanics ----------------------------------------------------------------
@@ -166,8 +231,15 @@ def top_choice(actor, data: Requests) -> np.ndarray:
 
 def test_the_actor_learns_from_logged_rewards_which_feature_pays():
     data = bandit_requests(400)
+    later = iter(range(100))  # each epoch validates better: the last epoch's actor is kept
     result = fit(
-        data, bandit_users(), tiny_table(), 2, AgentConfig(epochs=15, batch_size=50), 3, lambda a: 0
+        data,
+        bandit_users(),
+        tiny_table(),
+        2,
+        AgentConfig(epochs=15, batch_size=50),
+        3,
+        lambda actor: next(later),
     )
 
     assert (top_choice(result.actor, data) == 3).all()  # row 4: the only service that pays

@@ -19,6 +19,13 @@ services of their history; each candidate gets FEATURES:
   mean of all services and scaled to [0, 1] (the appeal no declared field shows).
 The actor turns a state into one weight per feature; a candidate's score is features @ weights.
 Row 0 of every table is padding (missing history slots, unknown services): all features 0.
+
+popularity and value_rate are counted on the training logs, so on a training request they
+would include what that very request's shown services earned: the learner would see them
+predict the outcome better than they can on any request they were not counted on (a service
+clicked once in 20 showings has that click in its own rate). `Tallies.held_out` gives a
+training request's features with its own outcomes taken out (leave-one-out), so that the
+actor-critic weights them as they will be at serving.
 """
 
 from __future__ import annotations
@@ -114,10 +121,75 @@ def value_rates(values: np.ndarray, showings: np.ndarray) -> np.ndarray:
     """Per service: (value earned + PRIOR_SHOWINGS x the mean rate) / (showings +
     PRIOR_SHOWINGS), scaled by the largest to [0, 1]."""
     values, showings = np.asarray(values, np.float64), np.asarray(showings, np.float64)
-    mean = values.sum() / max(showings.sum(), 1.0)
-    rates = (values + PRIOR_SHOWINGS * mean) / (showings + PRIOR_SHOWINGS)
+    rates = _rates(values, showings, _mean_rate(values, showings))
     top = rates.max(initial=0.0)
     return (rates / top if top > 0 else rates).astype(np.float32)
+
+
+def _mean_rate(values, showings) -> float:
+    return float(values.sum() / max(float(showings.sum()), 1.0))
+
+
+def _rates(values, showings, mean: float):
+    return (values + PRIOR_SHOWINGS * mean) / (showings + PRIOR_SHOWINGS)
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """The counts behind a table's popularity and value_rate (rows as the table's, row 0:
+    padding), for the training requests' leave-one-out features."""
+
+    events: torch.Tensor  # float [S + 1] popularity events (clicks, orders, accesses)
+    earned: torch.Tensor  # float [S + 1] value earned in the training logs
+    showings: torch.Tensor  # float [S + 1] times shown there
+
+    RECOUNTED = ("popularity", "popular_overlap", "value_rate")  # the features held_out changes
+
+    @classmethod
+    def build(cls, events: np.ndarray, earned: np.ndarray, showings: np.ndarray) -> Tallies:
+        """Arrays WITHOUT the padding row, as given to log_popularity and value_rates."""
+
+        def padded(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.concatenate([[0.0], array]).astype(np.float64))
+
+        return cls(padded(events), padded(earned), padded(showings))
+
+    def held_out(
+        self,
+        features: torch.Tensor,
+        candidates: torch.Tensor,
+        shown: torch.Tensor,
+        values: torch.Tensor,
+    ) -> torch.Tensor:
+        """`features` [B, C, F] of logged requests whose tallies included their own outcomes
+        (the services shown at columns `shown` [B, K], -1: none, earning `values` [B, K]),
+        with popularity, popular_overlap and value_rate recomputed without them, on the
+        table's scale (log_popularity's and value_rates' largest of all services)."""
+        own_shown = torch.zeros(candidates.shape, dtype=torch.float64)
+        own_value = torch.zeros(candidates.shape, dtype=torch.float64)
+        logged = (shown >= 0).double()
+        columns = shown.clamp_min(0)
+        own_shown.scatter_add_(1, columns, logged)
+        own_value.scatter_add_(1, columns, values.double() * logged)
+        own_click = (own_value > 0).double()
+        top_events = torch.log1p(self.events.max()).clamp_min(1e-12)
+        popularity = torch.log1p((self.events[candidates] - own_click).clamp_min(0.0)) / top_events
+        mean = _mean_rate(self.earned[1:], self.showings[1:])
+        top_rate = _rates(self.earned[1:], self.showings[1:], mean).max().clamp_min(1e-12)
+        rate = _rates(
+            (self.earned[candidates] - own_value).clamp_min(0.0),
+            (self.showings[candidates] - own_shown).clamp_min(0.0),
+            mean,
+        )
+        out = features.clone()
+        real = (candidates > 0).to(features.dtype)
+        column = FEATURES.index
+        out[..., column("popularity")] = popularity.to(features.dtype) * real
+        out[..., column("popular_overlap")] = (
+            out[..., column("popularity")] * features[..., column("any_overlap")]
+        )
+        out[..., column("value_rate")] = (rate / top_rate).to(features.dtype) * real
+        return out
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ evaluate    per panel, on the test split: RL against NCF (when a live NCF model 
             otherwise. Values, intervals and RL's margins go in the pipeline metadata.
 validate    promoted only if, for both panels, the 95% interval of RL's margin over every
             baseline lies above `margin`; otherwise rejected with the numbers.
-The model ("rl"): both actors' state dicts, the training popularity and the embeddings version
-the actors were trained in (serving uses that version: embedding spaces change on retraining).
+The model ("rl"): both actors' state dicts, the per-service statistics (popularity, value rate)
+and the embeddings version the actors were trained in (serving uses that version: embedding
+spaces change on retraining). Training and the gate read statistics counted on the training
+split only; the model keeps them counted on every logged request (serving_statistics).
 Settings (app config): RL_MIN_REAL_SARSES, RL_SYNTHETIC_SESSIONS, RL_EPOCHS,
 RL_MIN_LOGGED_FOR_OPE, RL_MARGIN.
 """
@@ -50,8 +52,8 @@ from recommender.engines.base.pipeline import (
 from recommender.engines.rl import MODEL_NAME
 from recommender.engines.rl.candidates import (
     FEATURES,
-    STATISTICS,
     ServiceTable,
+    Tallies,
     interest_matrix,
     log_popularity,
     value_rates,
@@ -162,6 +164,8 @@ class Prepared:
     users: UserSpace
     panels: dict[int, Panel]  # by K
     accessed: np.ndarray  # per service row: how many users accessed it (the rule's popularity)
+    tallies: Tallies  # the training statistics' counts (the training split's own outcomes)
+    serving_statistics: dict[str, np.ndarray]  # STATISTICS counted on every logged request
     embeddings_version: int
     source: str
     off_policy: bool  # the gate's evidence: off-policy estimates, else the simulator
@@ -242,7 +246,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 ]
             )
         )
-        services, users = self._spaces(raw, train, service_ids)
+        services, users, tallies = self._spaces(raw, train, service_ids)
         accessed = {i: u.get("accessed_services") or () for i, u in raw.users.items()}
         recommendable = np.array(
             sorted(i for i, d in raw.services.items() if d.get("status") in RECOMMENDABLE_STATUSES),
@@ -303,6 +307,8 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             users,
             panels,
             popularity_counts(services.ids, accessed_lists(raw.users)),
+            tallies,
+            serving_statistics(raw, service_ids),
             raw.embeddings.version,
             raw.source,
             off_policy,
@@ -312,19 +318,18 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
     @staticmethod
     def _spaces(
         raw: Raw, train: SarsSet, service_ids: np.ndarray
-    ) -> tuple[ServiceSpace, UserSpace]:
+    ) -> tuple[ServiceSpace, UserSpace, Tallies]:
         # Popularity: training clicks and orders, plus the users' accessed services.
         clicked = [np.asarray(list(c), np.int64) for c in train.clicked()]
-        popularity = log_popularity(
-            popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
-        )
+        events = popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
+        earned, showings = value_sums(service_ids, train)
         service_docs = [raw.services.get(int(i)) for i in service_ids]
         vocabulary = vocabulary_of(service_docs)
         table = ServiceTable.build(
             raw.embeddings.services.rows(service_ids),
             interest_matrix(service_docs, vocabulary)[1:],
-            popularity,
-            value_rates(*value_sums(service_ids, train)),
+            log_popularity(events),
+            value_rates(earned, showings),
         )
         user_ids = np.unique(np.concatenate([raw.sars.users, np.fromiter(raw.users, np.int64)]))
         user_ids = user_ids[user_ids >= 0]
@@ -342,7 +347,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 interest_matrix([raw.users.get(int(u)) for u in user_ids], vocabulary)
             ),
         )
-        return ServiceSpace(service_ids, table), users
+        return ServiceSpace(service_ids, table), users, Tallies.build(events, earned, showings)
 
     @staticmethod
     def _simulator(logged: Requests, users: UserSpace, table: ServiceTable):
@@ -379,6 +384,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                     ctx.seed + k,
                     validate,
                     on_epoch,
+                    data.tallies,
                 )
                 tried.append(result)
             best = max(tried, key=lambda r: r.validation[r.epoch])
@@ -403,7 +409,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         return Trained(
             results,
             data.services.ids,
-            {name: getattr(data.services.table, name)[1:].numpy() for name in STATISTICS},
+            data.serving_statistics,
             data.embeddings_version,
             data.source,
         )
@@ -519,6 +525,19 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 "agent": {PANEL_OF_K[k]: fit.config.as_dict() for k, fit in model.fits.items()},
             },
         )
+
+
+def serving_statistics(raw: Raw, service_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics the served model keeps (aligned with `service_ids`): popularity and value
+    rates counted on every logged request, validation and test periods included. Training and
+    the gate use the training split's only (their evidence must not have been counted on);
+    once settings are chosen and judged, serving gets the most data there is."""
+    clicked = [np.asarray(list(c), np.int64) for c in raw.sars.clicked()]
+    events = popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
+    return {
+        "popularity": log_popularity(events),
+        "value_rate": value_rates(*value_sums(service_ids, raw.sars)),
+    }
 
 
 def accessed_lists(users: dict[int, dict]) -> list[np.ndarray]:

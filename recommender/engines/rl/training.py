@@ -35,6 +35,7 @@ from torch.nn import functional
 from recommender.engines.rl.candidates import (
     FEATURES,
     ServiceTable,
+    Tallies,
     candidate_features,
     scores,
     state_vector,
@@ -162,9 +163,12 @@ def fit(
     seed: int,
     validate: Validate,
     on_epoch: EpochHook | None = None,
+    tallies: Tallies | None = None,
 ) -> FitResult:
     """Train from scratch (seeded) for `config.epochs`; keep the actor of the epoch with the
-    best validation reward (epoch 0: the untrained actor, so more epochs never hurt on it)."""
+    best validation reward (epoch 0: the untrained actor, so more epochs never hurt on it).
+    `tallies`: what the table's training statistics were counted from, when `data` is among
+    it (each request's features then leave its own outcomes out: candidates.Tallies)."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     shape = Shape(k=k, state_dim=state_dim(users, table), features=len(FEATURES))
@@ -184,6 +188,8 @@ def fit(
             batch = data.batch(index)
             state = state_vector(table, batch.states(users))
             features = candidate_features(table, batch.states(users), batch.candidates)
+            if tallies is not None:
+                features = tallies.held_out(features, batch.candidates, batch.shown, batch.values)
             padding = batch.candidates == 0
             critic_losses.append(agent.critic_step(state, features, batch))
             actor_losses.append(agent.actor_step(state, features, padding, batch))
