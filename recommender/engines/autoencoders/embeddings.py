@@ -113,7 +113,7 @@ def _lookup(ids: np.ndarray, matrix: np.ndarray, wanted: np.ndarray):
     pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
     found = ids[pos] == wanted
     if found.all():  # the usual case: one gather, no zeroed array and masked copy
-        return matrix[pos].astype(np.float32, copy=False), found
+        return matrix.take(pos, axis=0).astype(np.float32, copy=False), found
     out = np.zeros((len(wanted), matrix.shape[1]), dtype=np.float32)
     out[found] = matrix[pos[found]]
     return out, found

@@ -69,7 +69,7 @@ class IALSComponent:
         users = self.model.recalculate_user(np.arange(len(histories)), matrix)
         users = np.asarray(users, dtype=np.float32).reshape(len(histories), -1)
         candidate_rows = self.services.rows(candidates).reshape(candidates.shape)
-        factors = self.model.item_factors[candidate_rows]
+        factors = np.take(self.model.item_factors, candidate_rows, axis=0)
         return (factors @ users[:, :, None])[..., 0] + self.prior[candidate_rows]
 
     def accessed(self, histories: IdLists) -> sparse.csr_matrix:
