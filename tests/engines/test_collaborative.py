@@ -9,13 +9,19 @@ import pytest
 import torch
 
 from recommender.engines.auto.pipeline import ChampionPipeline
+from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base.interactions import read_interactions
-from recommender.engines.base.scoring import component_scorer
+from recommender.engines.base.scoring import IdLists, component_scorer, scores_of_one
 from recommender.engines.ease import inference as ease_inference
 from recommender.engines.ease.model import ease_weights, gram, modelled_rows
 from recommender.engines.ease.pipeline import EASEConfig, EASEPipeline
 from recommender.engines.hybrid import inference as hybrid_inference
-from recommender.engines.hybrid.model import fit_weights, standardised
+from recommender.engines.hybrid.model import (
+    ContentSimilarity,
+    HybridComponent,
+    fit_weights,
+    standardised,
+)
 from recommender.engines.hybrid.pipeline import HybridPipeline
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ials.pipeline import IALSConfig, IALSPipeline
@@ -117,6 +123,29 @@ def test_served_scores_equal_the_evaluated_ones(world, name):
     np.testing.assert_allclose(
         [by_service[s] for s in candidates.tolist()], evaluated, rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("name", [*COMPONENTS, "content"])
+def test_one_users_scores_equal_their_row_of_a_batch(world, name):
+    """Serving's one-user paths (no sparse matrices) score as the batch paths do, with a
+    history that lists a service twice and an unknown id, and with an empty one."""
+    _, dump, _ = world
+    if name == "content":
+        component = ContentSimilarity(emb.cached_embeddings(deps().models).services)
+    else:
+        component = COMPONENTS[name](deps())
+    first, second = dump["users"][1], dump["users"][2]
+    candidates = np.arange(1, 33, dtype=np.int64)
+    for history in ([*first["accessed_services"], first["accessed_services"][0], 10_000], []):
+        ids = np.array([*history, *second["accessed_services"]], dtype=np.int64)
+        both = IdLists(np.array([0, len(history), len(ids)]), ids)
+        batch = component.batch_scores(
+            np.array([first["id"], second["id"]]), both, np.stack([candidates, candidates])
+        )
+
+        one = scores_of_one(component, first["id"], ids[: len(history)], candidates)
+
+        np.testing.assert_allclose(one, batch[0], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["EASE", "iALS", "Hybrid"])
@@ -240,3 +269,30 @@ def test_hybrid_weights_follow_the_informative_part_and_features_are_standardise
     assert ndcg > 0.5
     scaled = standardised(np.stack([informative * 7 + 3, informative], axis=-1))
     np.testing.assert_allclose(scaled[..., 0], scaled[..., 1])  # scale and offset removed
+
+
+class Counted:
+    """A part with fixed scores that counts its calls."""
+
+    version = 0
+
+    def __init__(self, scores: np.ndarray):
+        self.scores, self.calls = scores, 0
+
+    def batch_scores(self, user_ids, histories, candidates) -> np.ndarray:
+        self.calls += 1
+        return self.scores
+
+
+def test_hybrid_scores_are_the_weighted_standardised_features_without_a_part_weighted_zero():
+    rng = np.random.default_rng(0)
+    scales = {"a": 1.0, "b": 5.0, "c": 2.0}
+    parts = {name: Counted(rng.random((3, 20)) * scale) for name, scale in scales.items()}
+    model = HybridComponent(0, parts, np.array([1.0, 0.0, 0.5]))
+    args = (np.arange(3), IdLists(np.zeros(4, dtype=np.int64), np.zeros(0)), np.zeros((3, 20)))
+    expected = model.features(*args) @ model.weights
+
+    scores = model.batch_scores(*args)
+
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    assert [part.calls for part in parts.values()] == [2, 1, 2]  # b only for `features`

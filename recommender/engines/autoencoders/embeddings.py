@@ -107,11 +107,14 @@ class EmbeddingTable:
 
 def _lookup(ids: np.ndarray, matrix: np.ndarray, wanted: np.ndarray):
     """(rows, found): rows of `wanted` in the sorted `ids` (zeros where not found)."""
-    out = np.zeros((len(wanted), matrix.shape[1]), dtype=np.float32)
     if len(ids) == 0 or len(wanted) == 0:
+        out = np.zeros((len(wanted), matrix.shape[1]), dtype=np.float32)
         return out, np.zeros(len(wanted), dtype=bool)
     pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
     found = ids[pos] == wanted
+    if found.all():  # the usual case: one gather, no zeroed array and masked copy
+        return matrix.take(pos, axis=0).astype(np.float32, copy=False), found
+    out = np.zeros((len(wanted), matrix.shape[1]), dtype=np.float32)
     out[found] = matrix[pos[found]]
     return out, found
 

@@ -89,18 +89,16 @@ class EASEComponent:
         """Per user, the sum of B's rows of their history over the candidates (service ids
         [users, m]), plus the popularity prior."""
         rows = self.services.rows(candidates).reshape(candidates.shape)
-        matrix = sparse.csr_matrix(
-            (
-                np.ones(len(histories.ids), np.float32),
-                (histories.owners(), self.services.rows(histories.ids)),
-            ),
-            shape=(len(histories), len(self.services) + 1),
-        )
-        matrix.data[:] = 1.0  # an id listed twice counts once
+        history = self.services.rows(histories.ids)
         if len(histories) == 1:  # serving: gather the few rows, not a product with all of B
-            history = matrix.indices
+            history = np.unique(history)  # an id listed twice counts once
             summed = self.weights[np.ix_(history, rows[0])].sum(axis=0, dtype=np.float64)[None]
         else:
+            matrix = sparse.csr_matrix(
+                (np.ones(len(history), np.float32), (histories.owners(), history)),
+                shape=(len(histories), len(self.services) + 1),
+            )
+            matrix.data[:] = 1.0  # an id listed twice counts once
             summed = np.take_along_axis(np.asarray(matrix @ self.weights), rows, axis=1)
         return summed + self.prior[rows]
 

@@ -65,19 +65,30 @@ class IALSComponent:
         self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
     ) -> np.ndarray:
         """User factors solved from each history, dotted with the candidates' factors."""
-        rows = self.services.rows(histories.ids)
-        matrix = sparse.csr_matrix(
-            (np.ones(len(rows), np.float32), (histories.owners(), rows)),
-            shape=(len(histories), len(self.prior)),
-        )
-        matrix.data[:] = 1.0
-        matrix.data[matrix.indices == 0] = 0.0  # unknown services say nothing
-        matrix.eliminate_zeros()
+        matrix = self.accessed(histories)
         users = self.model.recalculate_user(np.arange(len(histories)), matrix)
         users = np.asarray(users, dtype=np.float32).reshape(len(histories), -1)
         candidate_rows = self.services.rows(candidates).reshape(candidates.shape)
-        factors = self.model.item_factors[candidate_rows]
+        factors = np.take(self.model.item_factors, candidate_rows, axis=0)
         return (factors @ users[:, :, None])[..., 0] + self.prior[candidate_rows]
+
+    def accessed(self, histories: IdLists) -> sparse.csr_matrix:
+        """The binary users x service rows matrix of the histories, sorted rows per user;
+        unknown services (row 0) say nothing."""
+        rows = self.services.rows(histories.ids)
+        shape = (len(histories), len(self.prior))
+        if len(histories) == 1:  # serving: the one row directly, no sparse conversion
+            known = np.unique(rows[rows != 0])
+            indptr = np.array([0, len(known)], dtype=np.int32)
+            data = np.ones(len(known), np.float32)
+            return sparse.csr_matrix((data, known.astype(np.int32), indptr), shape=shape)
+        matrix = sparse.csr_matrix(
+            (np.ones(len(rows), np.float32), (histories.owners(), rows)), shape=shape
+        )
+        matrix.data[:] = 1.0
+        matrix.data[matrix.indices == 0] = 0.0
+        matrix.eliminate_zeros()
+        return matrix
 
 
 def component(
