@@ -25,12 +25,14 @@ from recommender.engines.hybrid.model import (
 from recommender.engines.hybrid.pipeline import HybridPipeline
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ials.pipeline import IALSConfig, IALSPipeline
+from recommender.engines.ncf import MODEL_NAME as NCF
 from recommender.engines.ncf import inference as ncf_inference
 from recommender.engines.ncf.pipeline import NCFPipeline
 from recommender.engines.popularity.pipeline import PopularityPipeline
 from recommender.evaluation import protocol
 from recommender.model_store import versions as model_store
 from recommender.models.ops import PipelineMetadata
+from recommender.store import stamps
 from tests.api.helpers import body
 from tests.app_helpers import change_settings, deps, engine, env
 from tests.conftest import TEST_MONGODB_HOST, fresh_store
@@ -234,6 +236,21 @@ def test_ease_models_only_the_most_accessed_services_above_its_size_limit():
 
     assert modelled_rows(counts, 10).tolist() == [1, 3, 4, 5, 6]
     assert modelled_rows(counts, 3).tolist() == [1, 3, 5]  # 9, 9, 5: ties by the lower row
+
+
+def test_the_hybrid_blends_the_parts_rebuilt_on_a_new_catalogue(world):
+    # A dump load changes the catalogue and no model: NCF and the embeddings rebuild their
+    # components on it, and the Hybrid must blend those, not the ones it was first built with.
+    before = hybrid_inference.live_component(deps())
+    assert before.parts[NCF] is ncf_inference.component(deps())
+
+    stamps.bump(stamps.CATALOGUE)
+
+    after = hybrid_inference.live_component(deps())
+    rebuilt = ncf_inference.component(deps())
+    assert rebuilt is not before.parts[NCF]
+    assert after.parts[NCF] is rebuilt
+    assert after.version == before.version
 
 
 def test_hybrid_waits_when_a_part_is_replaced_and_a_wider_margin_rejects(world):

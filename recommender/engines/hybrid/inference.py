@@ -21,6 +21,7 @@ from recommender.engines.ncf import MODEL_NAME as NCF
 from recommender.engines.ncf import inference as ncf_inference
 from recommender.evaluation.metrics import DEFAULT_KS
 from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
+from recommender.store import stamps
 
 
 def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> HybridComponent:
@@ -49,8 +50,13 @@ def live_component(deps: ServingDeps) -> HybridComponent | None:
         if embeddings is None
         else ContentSimilarity(embeddings.services, embeddings.version),
     }
-    stamps = tuple(stamp_name(name) for name in (NCF, EASE, IALS, EMBEDDINGS_MODEL))
-    return deps.models.get(MODEL_NAME, lambda stored: build(stored, live), depends_on=stamps)
+    # The catalogue too: NCF's and the embeddings' components are rebuilt on a new catalogue
+    # without a new model version, and the blend must hold those, not the ones it began with.
+    depends_on = (
+        stamps.CATALOGUE,
+        *(stamp_name(name) for name in (NCF, EASE, IALS, EMBEDDINGS_MODEL)),
+    )
+    return deps.models.get(MODEL_NAME, lambda stored: build(stored, live), depends_on=depends_on)
 
 
 def offline_metrics(deps: ServingDeps, ks: Sequence[int] = DEFAULT_KS, seed=None) -> dict:
