@@ -86,6 +86,10 @@ def main() -> None:
         RS_DATABUS_ENABLED=False,
         MODEL_RELOAD_INTERVAL=0,
         UPDATE_LEASE_TTL=1.0,
+        # Exploration off: the answer after the kill is compared with the one before it, and
+        # an explored answer (the default epsilon) would differ by design, not by the kill.
+        EXPLORATION_EPSILON_V1=0,
+        EXPLORATION_EPSILON_V2=0,
     )
     celery.conf.task_default_queue = queue
     with app.app_context():
