@@ -319,10 +319,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
     def _spaces(
         raw: Raw, train: SarsSet, service_ids: np.ndarray
     ) -> tuple[ServiceSpace, UserSpace, Tallies]:
-        # Popularity: training clicks and orders, plus the users' accessed services.
-        clicked = [np.asarray(list(c), np.int64) for c in train.clicked()]
-        events = popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
-        earned, showings = value_sums(service_ids, train)
+        events, earned, showings = statistic_counts(raw, train, service_ids)
         service_docs = [raw.services.get(int(i)) for i in service_ids]
         vocabulary = vocabulary_of(service_docs)
         table = ServiceTable.build(
@@ -532,12 +529,18 @@ def serving_statistics(raw: Raw, service_ids: np.ndarray) -> dict[str, np.ndarra
     rates counted on every logged request, validation and test periods included. Training and
     the gate use the training split's only (their evidence must not have been counted on);
     once settings are chosen and judged, serving gets the most data there is."""
-    clicked = [np.asarray(list(c), np.int64) for c in raw.sars.clicked()]
+    events, earned, showings = statistic_counts(raw, raw.sars, service_ids)
+    return {"popularity": log_popularity(events), "value_rate": value_rates(earned, showings)}
+
+
+def statistic_counts(
+    raw: Raw, sars: SarsSet, service_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per service (aligned with `service_ids`), counted on `sars`: popularity events (clicks
+    and orders, plus the users' accessed services), value earned and times shown."""
+    clicked = [np.asarray(list(c), np.int64) for c in sars.clicked()]
     events = popularity_counts(service_ids, [*clicked, *accessed_lists(raw.users)])
-    return {
-        "popularity": log_popularity(events),
-        "value_rate": value_rates(*value_sums(service_ids, raw.sars)),
-    }
+    return (events, *value_sums(service_ids, sars))
 
 
 def accessed_lists(users: dict[int, dict]) -> list[np.ndarray]:
