@@ -13,6 +13,15 @@ from recommender.models.ops import utcnow
 from tests.marketplace_dump import marketplace_dump
 
 RECOMMENDABLE = ("published", "unverified")
+# The fields of a /recommendations answer (and of the published message's response).
+RESPONSE_KEYS = {
+    "panel_id",
+    "recommendations",
+    "scores",
+    "explanations",
+    "explanations_short",
+    "engine_version",
+}
 
 
 def load(dump: dict | None = None) -> dict:

@@ -19,9 +19,7 @@ ESTIMATE_KEYS = {"ips", "snips", "dr"}
 
 @pytest.fixture
 def log(app, monkeypatch):
-    logged.load_catalogue()
-    logged.use_targets(monkeypatch)
-    logged.store_log()
+    logged.prepare(monkeypatch)
 
 
 def test_the_report_has_the_documented_shape(client, log):

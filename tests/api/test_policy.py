@@ -36,7 +36,7 @@ from recommender.services.serving_policy import (
     replay,
 )
 from recommender.settings import load_settings
-from tests.api.helpers import body, load, recommendable_ids
+from tests.api.helpers import RESPONSE_KEYS, body, load, recommendable_ids
 from tests.api.test_recommendations import ok
 from tests.app_helpers import engine, env
 from tests.conftest import build_app
@@ -254,14 +254,7 @@ def test_responses_keep_the_contract_and_the_outbox_message_its_shape(explore):
     assert response["scores"] == doc["scores"]
     assert doc["propensities"] == pytest.approx([1.0 / len(candidates)] * K, rel=1e-12)
     message = json.loads(message_of(doc))
-    assert set(message["response"]) == {
-        "panel_id",
-        "recommendations",
-        "scores",
-        "explanations",
-        "explanations_short",
-        "engine_version",
-    }
+    assert set(message["response"]) == RESPONSE_KEYS
 
 
 def test_documents_stored_before_the_fields_existed_still_load(app):

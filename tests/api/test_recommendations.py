@@ -15,19 +15,10 @@ from recommender.models.activity import Recommendation
 from recommender.schemas.recommendation import RecommendationRequest, SearchData
 from recommender.schemas.user_action import UserActionIn
 from recommender.services.bookkeeping import writer
-from tests.api.helpers import body, load, recommendable_ids
+from tests.api.helpers import RESPONSE_KEYS, body, load, recommendable_ids
 from tests.app_helpers import change_settings, env
 from tests.marketplace_dump import marketplace_dump
 from tests.marketplace_dump import service as make_service
-
-RESPONSE_KEYS = {
-    "panel_id",
-    "recommendations",
-    "scores",
-    "explanations",
-    "explanations_short",
-    "engine_version",
-}
 
 
 @pytest.fixture

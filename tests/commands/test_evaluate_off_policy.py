@@ -11,9 +11,7 @@ from tests.evaluation import logged
 
 @pytest.fixture
 def log(app, monkeypatch):
-    logged.load_catalogue()
-    logged.use_targets(monkeypatch)
-    logged.store_log()
+    logged.prepare(monkeypatch)
 
 
 def test_text_lists_every_engine_with_its_estimates_or_its_reason(cli, log):

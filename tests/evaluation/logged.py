@@ -155,6 +155,13 @@ def action(source_visit, source_page, target_page, minutes, root_service=None, o
     return target_visit
 
 
+def prepare(monkeypatch) -> None:
+    """The catalogue, the target engines and the logged traffic of the module doc."""
+    load_catalogue()
+    use_targets(monkeypatch)
+    store_log()
+
+
 def store_log() -> None:
     """The three recommendations and their actions of the module doc."""
     a = recommendation([1, 2, 3], [0.5, 0.5, 0.25], minutes=0)

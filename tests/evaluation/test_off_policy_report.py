@@ -14,9 +14,7 @@ from tests.evaluation import logged
 
 @pytest.fixture
 def log(app, monkeypatch):
-    logged.load_catalogue()
-    logged.use_targets(monkeypatch)
-    logged.store_log()
+    logged.prepare(monkeypatch)
 
 
 def test_exact_ips_and_snips_of_a_deterministic_and_the_random_engine(log):
