@@ -99,7 +99,7 @@ def choose(
     greedy = _top(scores, k) if greedy is None else _checked_greedy(greedy, k, len(scores))
     if exploration.method == "off":
         return Slate(greedy, np.ones(k), 1.0, explored=False)
-    return _choose_epsilon(len(scores), greedy, exploration.epsilon, rng)
+    return epsilon_slate(len(scores), greedy, exploration.epsilon, rng)
 
 
 def marginals(
@@ -124,15 +124,21 @@ def marginals(
     return result
 
 
-def _choose_epsilon(n: int, greedy: np.ndarray, epsilon: float, rng: np.random.Generator) -> Slate:
+def epsilon_slate(n: int, greedy: np.ndarray, epsilon: float, rng: np.random.Generator) -> Slate:
+    """The epsilon-greedy draw of `choose` once the greedy top K is known (K = len(greedy) <= n
+    positions among n candidates, both already checked): the serving path calls it directly."""
     k = len(greedy)
-    shown = rng.choice(n, size=k, replace=False) if rng.random() < epsilon else greedy
-    is_greedy = shown is greedy or bool(np.array_equal(shown, greedy))
     # The uniform branch shows each ordered K-slate with probability (n - K)! / n!: int / int
     # division rounds the exact count correctly, and a tiny result underflows to 0, not overflow.
-    uniform_slate = 1 / math.perm(n, k)
+    uniform_slate = epsilon / math.perm(n, k)
+    if rng.random() >= epsilon:  # the greedy slate: the same probability at every position
+        return Slate(
+            greedy, np.full(k, 1.0 - epsilon + epsilon / n), 1.0 - epsilon + uniform_slate, False
+        )
+    shown = rng.choice(n, size=k, replace=False)
+    is_greedy = bool(np.array_equal(shown, greedy))
     propensities = (1.0 - epsilon) * (shown == greedy) + epsilon / n
-    slate_propensity = (1.0 - epsilon) * is_greedy + epsilon * uniform_slate
+    slate_propensity = (1.0 - epsilon) * is_greedy + uniform_slate
     return Slate(shown, propensities, slate_propensity, explored=not is_greedy)
 
 

@@ -35,7 +35,7 @@ from recommender.engines.base.engine import (
 )
 from recommender.evaluation.exploration import (
     Exploration,
-    choose,
+    epsilon_slate,
     marginals,
     plackett_luce_slate,
 )
@@ -144,7 +144,7 @@ class ServingPolicy:
             positions = pool[slate.positions]
         else:
             greedy = top(scored.ids, scores, shown)  # the engine's own top K (ties by id)
-            slate = choose(scores, shown, exploration, rng, greedy)
+            slate = epsilon_slate(len(scores), greedy, exploration.epsilon, rng)
             positions = slate.positions
         result = scored.answer(positions)
         result.draw = Draw(exploration, seed, slate.propensities.tolist(), slate.slate_propensity)
