@@ -84,6 +84,18 @@ def featured_rows(raw: RawEntities) -> np.ndarray:
     return np.asarray(total, dtype=np.int64) > 0
 
 
+def read_every_entity(ctx: RunContext) -> Raw:
+    """Users and services as the autoencoders read them, with each read's count and time in
+    the step details."""
+    raw = {}
+    for entity in ENTITIES:
+        started = time.perf_counter()
+        raw[entity] = read_entities(entity)
+        ctx.details[entity] = {"count": len(raw[entity])}
+        ctx.details[f"{entity}_read_s"] = time.perf_counter() - started
+    return raw
+
+
 class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
     name = "AE"
 
@@ -91,13 +103,7 @@ class AEPipeline(Pipeline[Raw, dict[str, Prepared], dict[str, Trained]]):
         self.config = config or AEConfig()
 
     def extract(self, ctx: RunContext) -> Raw:
-        raw = {}
-        for entity in ENTITIES:
-            started = time.perf_counter()
-            raw[entity] = read_entities(entity)
-            ctx.details[entity] = {"count": len(raw[entity])}
-            ctx.details[f"{entity}_read_s"] = time.perf_counter() - started
-        return raw
+        return read_every_entity(ctx)
 
     def validate_data(self, raw: Raw, ctx: RunContext) -> None:
         problems = []
@@ -281,12 +287,7 @@ class EmbeddingPipeline(Pipeline[EmbeddingInput, EmbeddingData, EmbeddingTables]
 
     def extract(self, ctx: RunContext) -> EmbeddingInput:
         stored = model_store.load(AE_MODEL)
-        raw = {}
-        for entity in ENTITIES:
-            started = time.perf_counter()
-            raw[entity] = read_entities(entity)
-            ctx.details[entity] = {"count": len(raw[entity])}
-            ctx.details[f"{entity}_read_s"] = time.perf_counter() - started
+        raw = read_every_entity(ctx)
         ctx.details["autoencoders_version"] = stored.version
         return EmbeddingInput(stored.version, encoders_from_autoencoders(stored), raw)
 
