@@ -6,10 +6,12 @@
 
 Each size (USERSxSERVICES) runs in its own subprocess, so peak memory (ru_maxrss) is that size's
 alone. The subprocess fills an in-process mongomock store with a synthetic catalogue (bulk
-inserts), then runs the named stages of the training chain in order, as `/update` does.
+inserts), then runs the named stages of the training chain in order, as `/update` does (inside
+one `store.snapshot`: stages that share a catalogue read reuse the first stage's).
 
 Per stage, database time is split from computation and named by store:
-  - catalogue read: the pipeline's extract step (mongomock scan + projection),
+  - catalogue read: the pipeline's extract step (mongomock scan + projection; near zero for a
+    stage whose reads an earlier stage of the chain already made),
   - model read / model write: model_store.load / save_candidate + promote (GridFS on mongomock).
 Computation is the rest of the run. Mongomock is far slower than a MongoDB server, which is why
 the store times are reported apart. The default `--stages` is the whole chain.
@@ -93,6 +95,7 @@ def run_size(users: int, services: int, stages: list[str], seed: int, device: st
     from recommender.services.runtime import runtime
     from recommender.services.update import train_stage
     from recommender.store import get_db
+    from recommender.store.snapshot import snapshot
 
     app = create_app("testing", MONGODB_HOST="mongomock", TRAINING_DEVICE=device)
     result: dict = {"users": users, "services": services, "device": device, "stages": {}}
@@ -108,27 +111,31 @@ def run_size(users: int, services: int, stages: list[str], seed: int, device: st
         result["rss_after_setup_mib"] = max_rss_mib()
         timer = StoreTimer()
         timer.install()
-        for name in stages:
-            resolve(runtime().engines.stage(name).train)  # imports outside the timing
-            started, cpu_started = time.perf_counter(), time.process_time()
-            outcome = train_stage(name, seed, progress=False)
-            total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-            metadata = PipelineMetadata.objects(pipeline=outcome.pipeline).first()
-            steps = {step.name: step.duration_s or 0.0 for step in metadata.steps}
-            store = timer.take()
-            store["catalogue read (mongomock, extract step)"] = steps.get("extract", 0.0)
-            result["stages"][name] = {
-                "status": outcome.status,
-                "reason": outcome.reason,
-                "total_s": total,
-                "cpu_s": cpu,  # all threads: with the machine shared, wall time includes waiting
-                "compute_s": total - sum(store.values()),
-                "store_s": store,
-                "steps_s": steps,
-                "train_details": scalars(metadata.steps[STEPS.index("train")].details),
-                "evaluate_details": {s.name: s.details for s in metadata.steps}.get("evaluate", {}),
-                "peak_rss_mib": max_rss_mib(),
-            }
+        with snapshot():  # as train_chain runs them: one catalogue read per chain
+            for name in stages:
+                resolve(runtime().engines.stage(name).train)  # imports outside the timing
+                started, cpu_started = time.perf_counter(), time.process_time()
+                outcome = train_stage(name, seed, progress=False)
+                total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+                metadata = PipelineMetadata.objects(pipeline=outcome.pipeline).first()
+                steps = {step.name: step.duration_s or 0.0 for step in metadata.steps}
+                store = timer.take()
+                store["catalogue read (mongomock, extract step)"] = steps.get("extract", 0.0)
+                result["stages"][name] = {
+                    "status": outcome.status,
+                    "reason": outcome.reason,
+                    "total_s": total,
+                    # all threads: with the machine shared, wall time includes waiting
+                    "cpu_s": cpu,
+                    "compute_s": total - sum(store.values()),
+                    "store_s": store,
+                    "steps_s": steps,
+                    "train_details": scalars(metadata.steps[STEPS.index("train")].details),
+                    "evaluate_details": {s.name: s.details for s in metadata.steps}.get(
+                        "evaluate", {}
+                    ),
+                    "peak_rss_mib": max_rss_mib(),
+                }
     result["peak_rss_mib"] = max_rss_mib()
     return result
 

@@ -21,6 +21,7 @@ from recommender.models.ops import UpdateTask, utcnow
 from recommender.services.runtime import runtime
 from recommender.store import get_fs, leases
 from recommender.store.leases import KeptLease, LeaseLostError
+from recommender.store.snapshot import snapshot
 
 logger = logging.getLogger(__name__)
 UPDATE_LEASE = "update"
@@ -171,14 +172,15 @@ def train_chain(
     """Run the training chain (every served engine's stages, in order); see `train_stage`.
     With a `lease`, LeaseLostError stops it before a stage when the lease was lost."""
     outcomes = []
-    for stage in runtime().engines.stages():
-        if lease is not None:
-            lease.check()
-        if task is not None:
-            _set(task, step=f"training {stage.name}")
-        outcome = train_stage(stage.name, seed, progress)
-        outcomes.append(outcome)
-        if task is not None:
-            task.report["training"].append(outcome.as_dict())
-            task.save()
+    with snapshot():  # the stages read the catalogue once, and all train on the same data
+        for stage in runtime().engines.stages():
+            if lease is not None:
+                lease.check()
+            if task is not None:
+                _set(task, step=f"training {stage.name}")
+            outcome = train_stage(stage.name, seed, progress)
+            outcomes.append(outcome)
+            if task is not None:
+                task.report["training"].append(outcome.as_dict())
+                task.save()
     return outcomes
