@@ -188,8 +188,9 @@ def print_rl(results: list[dict]) -> None:
                 continue
             seconds = stage["train_details"].get(panel, {}).get("seconds", 0.0)
             for engine, numbers in details.items():
-                if isinstance(numbers, dict):
-                    hr = next(v for key, v in numbers.items() if key.startswith("hr@"))
+                if isinstance(numbers, dict) and "reward" in numbers:
+                    hits = (v for key, v in numbers.items() if key.startswith("hr@"))
+                    hr = next(hits, float("nan"))
                     print(
                         f"| {r['users']:,} | {r['services']:,} | {panel} | {seconds:.1f} "
                         f"| {engine} | {numbers['reward']:.4f} | {hr:.3f} |"

@@ -3,9 +3,10 @@
 Inside `snapshot()`, a reader decorated with `read_once` scans the store on its first call with
 given arguments and every later call with the same arguments gets that same result; outside
 one, every call reads afresh. The `/update` chain runs its stages inside one snapshot, so the
-stages that share a read (four collaborative engines' interactions, the autoencoders' and
-embeddings' users and services) scan the collections once, and every stage trains on the same
-data even while user actions keep arriving. A cached result's numpy arrays are made read-only:
+stages that share a read (the collaborative engines' interactions) scan the collections once
+and train on the same data even while user actions keep arriving. A kept read stays in memory
+until the chain ends: only compact reads are worth keeping (the autoencoders' users and
+services, read by two consecutive stages, are not kept). A cached result's numpy arrays are made read-only:
 a stage that wrote into one would change what the next stage reads.
 """
 

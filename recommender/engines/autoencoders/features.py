@@ -18,7 +18,6 @@ from scipy import sparse
 
 from recommender.models.marketplace import Service, User
 from recommender.store import get_db
-from recommender.store.snapshot import read_once
 
 USER_FIELDS: tuple[str, ...] = ("categories", "scientific_domains")
 SERVICE_FIELDS: tuple[str, ...] = (
@@ -142,10 +141,8 @@ def from_docs(docs: Sequence[Mapping], fields: Iterable[str]) -> RawEntities:
     return RawEntities(ids, columns(docs, fields))
 
 
-@read_once
 def read_entities(entity: str, ids: Sequence[int] | None = None) -> RawEntities:
-    """One projected scan of the entity's collection (all documents, or just `ids`; once per
-    training chain: `store.snapshot`)."""
+    """One projected scan of the entity's collection (all documents, or just `ids`)."""
     fields = ENTITY_FIELDS[entity]
     query = {} if ids is None else {"_id": {"$in": [int(i) for i in ids]}}
     cursor = get_db()[COLLECTIONS[entity]].find(query, dict.fromkeys(fields, 1))
