@@ -6,8 +6,8 @@ one, every call reads afresh. The `/update` chain runs its stages inside one sna
 stages that share a read (the collaborative engines' interactions) scan the collections once
 and train on the same data even while user actions keep arriving. A kept read stays in memory
 until the chain ends: only compact reads are worth keeping (the autoencoders' users and
-services, read by two consecutive stages, are not kept). A cached result's numpy arrays are made read-only:
-a stage that wrote into one would change what the next stage reads.
+services, read by two consecutive stages, are not kept). A kept result's numpy arrays are
+made read-only: a stage that wrote into one would change what the next stage reads.
 """
 
 from __future__ import annotations
