@@ -15,15 +15,19 @@ from recommender.engines.base.engine import RecommendationContext
 from recommender.engines.base.pipeline import ModelValidationError
 from recommender.engines.rl.candidates import (
     FEATURES,
+    RULE_PRIOR,
     ServiceTable,
     States,
     Tallies,
     candidate_features,
     log_popularity,
+    overlap_counts,
+    scores,
+    state_vector,
     value_rates,
 )
 from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split, value_sums
-from recommender.engines.rl.networks import Shape
+from recommender.engines.rl.networks import Actor, Shape, average
 from recommender.engines.rl.pipeline import Raw, RLConfig, RLPipeline, serving_statistics
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.training import (
@@ -33,6 +37,7 @@ from recommender.engines.rl.training import (
     logged_q,
     position_marginals,
 )
+from recommender.engines.rule.scoring import rule_scores
 from recommender.evaluation import exploration
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service
 from recommender.models.ops import ModelVersion, PipelineMetadata
@@ -177,6 +182,43 @@ def test_position_marginals_are_the_exact_plackett_luce_ones(k):
         )
         assert marginals[row][:, real].T.numpy() == pytest.approx(exact, abs=1e-5)
     assert marginals[0, :, 4].abs().max() < 1e-6  # padding
+
+
+def test_the_untrained_actor_ranks_as_the_interest_overlap_rule():
+    table = tiny_table()  # popularity 0.1, 0.2, 0.3, 1.0
+    # Interested in {a, b}: shares 1, 2, 0 and 1 interests with rows 1..4, so the rule ranks
+    # row 2 first, then row 4 before row 1 (same overlap, more popular), row 3 last; a
+    # popularity weight like the overlap's would put row 4 first.
+    states = States(torch.zeros(1, 3), torch.tensor([[1.0, 1.0]]), torch.zeros(1, 2).long())
+    candidates = torch.tensor([[1, 2, 3, 4]])
+    state = state_vector(table, states)
+    actor = Actor(Shape(2, state.shape[1], len(FEATURES), prior=RULE_PRIOR)).eval()
+
+    with torch.no_grad():
+        weights = actor(state)
+        scored = scores(candidate_features(table, states, candidates), weights)[0].numpy()
+    rule = rule_scores(overlap_counts(table, states, candidates)[0], table.popularity[1:])
+
+    assert np.argsort(-scored).tolist() == np.argsort(-rule).tolist() == [1, 3, 0, 2]
+
+
+def test_an_averaged_actor_serves_the_mean_of_its_members_corrections():
+    shape = Shape(k=2, state_dim=4, features=len(FEATURES), prior=RULE_PRIOR, hidden=(8, 6))
+    torch.manual_seed(0)
+    members = [Actor(shape) for _ in range(3)]
+    for member in members:  # heads start at zero: give each a correction of its own
+        torch.nn.init.normal_(member.head.weight)
+        torch.nn.init.normal_(member.head.bias)
+    state = torch.randn(5, 4)
+
+    merged = average(members)
+
+    with torch.no_grad():
+        corrections = torch.stack([m.head(m.body(state)) for m in members]).mean(dim=0)
+        expected = torch.nn.functional.normalize(torch.tensor(RULE_PRIOR) + corrections, dim=-1)
+        assert merged.shape.hidden == (24, 18)
+        assert torch.allclose(merged(state), expected, atol=1e-6)
+        assert torch.allclose(average(members[:1])(state), members[0](state), atol=1e-6)
 
 
 def test_logged_q_reads_each_logged_service_at_its_own_position():

@@ -18,6 +18,7 @@ services of their history; each candidate gets FEATURES:
 - value_rate: what the service earned per showing in the training logs, shrunk towards the
   mean of all services and scaled to [0, 1] (the appeal no declared field shows).
 The actor turns a state into one weight per feature; a candidate's score is features @ weights.
+RULE_PRIOR is the interest-overlap rule's ranking as such weights, where the actor starts.
 Row 0 of every table is padding (missing history slots, unknown services): all features 0.
 
 popularity and value_rate are counted on the training logs, so on a training request they
@@ -49,6 +50,13 @@ FEATURES = (
     "value_rate",
 )
 MAX_OVERLAP = 3.0
+# The interest-overlap rule as a direction over FEATURES (the actor's prior, networks.Actor):
+# shared interests first, popularity breaking ties (one more shared interest, 1 / MAX_OVERLAP,
+# outweighs any popularity difference, at most RULE_TIE_BREAK).
+RULE_TIE_BREAK = 0.1
+RULE_PRIOR = tuple(
+    {"overlap": 1.0, "popularity": RULE_TIE_BREAK}.get(name, 0.0) for name in FEATURES
+)
 
 
 def log_popularity(counts: np.ndarray) -> np.ndarray:

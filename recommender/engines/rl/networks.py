@@ -1,7 +1,12 @@
 """The actor-critic networks over candidate features (candidates.py).
 
 - Actor: state -> a unit weight vector over the F candidate features (the continuous action);
-  the policy serves the K candidates with the highest features @ weights.
+  the policy serves the K candidates with the highest features @ weights. The weights are a
+  fixed prior direction (Shape.prior: the interest-overlap rule's ranking) plus a learned,
+  state-dependent correction whose head starts at zero: the untrained actor ranks as the rule
+  does, and training moves away from it only as far as the critic's evidence pulls. `average`
+  merges several actors into one whose correction is the mean of theirs (an ensemble served
+  as a single forward pass).
 - Critic: q(s, c, j), the expected value of candidate c shown at position j: a sigmoid of one
   MLP over [state, features of c] plus a learned offset per position (position bias). The
   critic's value of an action, Q(s, w), is the q of each candidate weighted by how likely the
@@ -12,7 +17,8 @@ by their features alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 
 import torch
@@ -26,13 +32,17 @@ class Shape:
     state_dim: int  # see candidates.state_vector
     features: int  # F
     hidden: tuple[int, ...] = (64, 64)
+    # The actor's fixed direction over the features (empty: none, as models trained before it).
+    prior: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "hidden": list(self.hidden)}
+        return {**asdict(self), "hidden": list(self.hidden), "prior": list(self.prior)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Shape:
-        return cls(**{**data, "hidden": tuple(data["hidden"])})
+        return cls(
+            **{**data, "hidden": tuple(data["hidden"]), "prior": tuple(data.get("prior", ()))}
+        )
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -43,16 +53,44 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class Actor(nn.Module):
-    """State [B, state_dim] -> unit weights [B, F]."""
+    """State [B, state_dim] -> unit weights [B, F]: normalise(prior + correction(state))."""
 
     def __init__(self, shape: Shape):
         super().__init__()
         self.shape = shape
         self.body = mlp([shape.state_dim, *shape.hidden])
         self.head = nn.Linear(shape.hidden[-1], shape.features)
+        prior = torch.tensor(shape.prior or (0.0,) * shape.features, dtype=torch.float32)
+        # Not in the state dict: the shape (stored in the model's config) carries it.
+        self.register_buffer("prior", prior, persistent=False)
+        if shape.prior:  # without a prior, a zero head would leave no direction at all
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        return functional.normalize(self.head(self.body(state)), dim=-1)
+        return functional.normalize(self.prior + self.head(self.body(state)), dim=-1)
+
+
+def linears(actor: Actor) -> list[nn.Linear]:
+    return [layer for layer in actor.body if isinstance(layer, nn.Linear)]
+
+
+def average(actors: Sequence[Actor]) -> Actor:
+    """One actor whose correction is the mean of the (same-shaped) `actors`' corrections: their
+    hidden layers side by side (block-diagonal weights), the head averaging their heads."""
+    shape = actors[0].shape
+    if any(actor.shape != shape for actor in actors):
+        raise ValueError("only actors of one shape can be averaged")
+    merged = Actor(replace(shape, hidden=tuple(len(actors) * width for width in shape.hidden)))
+    with torch.no_grad():
+        for depth, layer in enumerate(linears(merged)):
+            members = [linears(actor)[depth] for actor in actors]
+            weights = [member.weight for member in members]
+            layer.weight.copy_(torch.cat(weights) if depth == 0 else torch.block_diag(*weights))
+            layer.bias.copy_(torch.cat([member.bias for member in members]))
+        merged.head.weight.copy_(torch.cat([a.head.weight for a in actors], dim=1) / len(actors))
+        merged.head.bias.copy_(torch.stack([a.head.bias for a in actors]).mean(dim=0))
+    return merged.eval()
 
 
 class Critic(nn.Module):

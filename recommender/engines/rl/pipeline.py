@@ -12,9 +12,11 @@ prepare     three splits (data.split): training; validation (other users AND lat
             choosing settings, one on the test period for the gate, never on the data RL learns
             from (a simulator fit on the training logs shares their noise, and the actor
             learns to exploit it).
-train       per panel, one actor-critic (training.py) per point of `grid` (settings over the
-            base `agent`); each keeps its best epoch on validation, and the point with the best
-            validation value is kept.
+train       per panel and point of `grid` (settings over the base `agent`), `ensemble`
+            actor-critics (training.py) from different seeds, each keeping its best epoch on
+            validation, averaged into one actor (networks.average); the ensemble with the best
+            validation value is kept, unless the rule's own ranking (the untrained actor,
+            training.rule_actor) validates higher: then that is kept (and its gate rejects it).
 evaluate    per panel, on the test split: RL against NCF (when a live NCF model exists), the
             interest-overlap rule, Popularity and Random. Evidence: off-policy estimates (DR
             decides; IPS and SNIPS recorded) when the data are real and at least
@@ -81,9 +83,15 @@ from recommender.engines.rl.evaluation import (
     rl_chooser,
     rule_chooser,
 )
-from recommender.engines.rl.networks import Actor
+from recommender.engines.rl.networks import Actor, average
 from recommender.engines.rl.synthetic import synthetic_sarses
-from recommender.engines.rl.training import AgentConfig, FitResult, fit
+from recommender.engines.rl.training import (
+    AgentConfig,
+    FitResult,
+    Validate,
+    fit,
+    rule_actor,
+)
 from recommender.evaluation.offpolicy import PositionRewardModel
 from recommender.models.activity import Recommendation
 from recommender.models.marketplace import RECOMMENDABLE_STATUSES, Service, User
@@ -103,6 +111,7 @@ SARS_FIELDS = {
     "reward": 1,
     "source_recommendation": 1,
 }
+MEMBER_SEEDS = 7919  # seed step between an ensemble's members
 BASELINES = {"ncf": "NCF", "rule": "InterestRule", "popularity": "Popularity", "random": "Random"}
 
 
@@ -124,6 +133,9 @@ class RLConfig:
         {"temperature": 0.1, "imitation": 0.0},
         {"temperature": 0.1, "imitation": 1.0},
     )
+    # Actor-critics per grid point, from different seeds, served as one averaged actor: which
+    # epoch and direction a single run ends in varies from seed to seed, their mean less.
+    ensemble: int = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RLConfig:
@@ -173,8 +185,18 @@ class Prepared:
 
 
 @dataclass
+class Choice:
+    """One grid point's ensemble: the averaged actor, its validation value and its members."""
+
+    actor: Actor
+    config: AgentConfig
+    validation: float
+    members: list[FitResult]
+
+
+@dataclass
 class Trained:
-    fits: dict[int, FitResult]  # by K
+    choices: dict[int, Choice]  # by K
     service_ids: np.ndarray
     statistics: dict[str, np.ndarray]  # STATISTICS, aligned with service_ids
     embeddings_version: int
@@ -356,52 +378,39 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         results = {}
         for k, panel in PANEL_OF_K.items():
             p = data.panels[k]
-            tried = []
-            for point in self.config.grid:
-                config = replace(self.config.agent, **point)
 
-                def validate(actor: Actor, p=p, k=k) -> float:
-                    return self._value(
-                        actor, data, p.validation, p.validation_simulator, k, ctx.seed
-                    )
+            def validate(actor: Actor, p=p, k=k) -> float:
+                return self._value(actor, data, p.validation, p.validation_simulator, k, ctx.seed)
 
-                bar = iter(ctx.bar(range(config.epochs), f"actor-critic {panel} {point}"))
-
-                def on_epoch(epoch: int, critic: float, actor: float, bar=bar, panel=panel):
-                    next(bar, None)
-                    ctx.report.scalar(f"{panel}/critic_loss", critic, epoch)
-                    ctx.report.scalar(f"{panel}/actor_loss", actor, epoch)
-
-                result = fit(
-                    p.train,
-                    data.users,
-                    data.services.table,
-                    k,
-                    config,
-                    ctx.seed + k,
-                    validate,
-                    on_epoch,
-                    data.tallies,
-                )
-                tried.append(result)
-            best = max(tried, key=lambda r: r.validation[r.epoch])
+            tried = [
+                self._ensemble(replace(self.config.agent, **point), data, k, validate, ctx)
+                for point in self.config.grid
+            ]
+            # The floor: the rule's own ranking, served when no trained ensemble validates
+            # above it (its gate then rejects it: it cannot beat the rule).
+            rule = rule_actor(k, data.users, data.services.table)
+            floor = Choice(rule, self.config.agent, validate(rule), [])
+            best = max([floor, *tried], key=lambda choice: choice.validation)
             results[k] = best
             ctx.details[panel] = {
                 "chosen": {
                     **{key: getattr(best.config, key) for key in self.config.grid[0]},
-                    "epoch": best.epoch,
+                    "epochs": [member.epoch for member in best.members],
+                    "rule": best is floor,
                 },
+                "rule_validation": floor.validation,
                 "grid": [
                     {
                         **point,
-                        "epoch": r.epoch,
-                        "validation": r.validation,
-                        "seconds": r.seconds,
+                        "validation": choice.validation,
+                        "epochs": [member.epoch for member in choice.members],
+                        "member_validation": [m.validation[m.epoch] for m in choice.members],
+                        "seconds": sum(member.seconds for member in choice.members),
                     }
-                    for point, r in zip(self.config.grid, tried, strict=True)
+                    for point, choice in zip(self.config.grid, tried, strict=True)
                 ],
-                "critic_loss": best.critic_losses,
-                "actor_loss": best.actor_losses,
+                "critic_loss": [member.critic_losses for member in best.members],
+                "actor_loss": [member.actor_losses for member in best.members],
             }
         return Trained(
             results,
@@ -411,9 +420,36 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             data.source,
         )
 
-    def _point(self, result: FitResult) -> dict:
-        """The grid's settings as `result` was trained with them."""
-        return {key: getattr(result.config, key) for point in self.config.grid for key in point}
+    def _ensemble(
+        self, config: AgentConfig, data: Prepared, k: int, validate: Validate, ctx: RunContext
+    ) -> Choice:
+        """RLConfig.ensemble actor-critics of one grid point, each from its own seed and with
+        its own best epoch, averaged into one actor (networks.average), validated as such."""
+        panel = PANEL_OF_K[k]
+        members = []
+        for member in range(self.config.ensemble):
+            bar = iter(ctx.bar(range(config.epochs), f"actor-critic {panel} {member}"))
+
+            def on_epoch(epoch: int, critic: float, actor: float, bar=bar, member=member):
+                next(bar, None)
+                ctx.report.scalar(f"{panel}/{member}/critic_loss", critic, epoch)
+                ctx.report.scalar(f"{panel}/{member}/actor_loss", actor, epoch)
+
+            members.append(
+                fit(
+                    data.panels[k].train,
+                    data.users,
+                    data.services.table,
+                    k,
+                    config,
+                    ctx.seed + k + MEMBER_SEEDS * member,
+                    validate,
+                    on_epoch,
+                    data.tallies,
+                )
+            )
+        actor = average([member.actor for member in members])
+        return Choice(actor, config, validate(actor), members)
 
     def _value(self, actor, data: Prepared, sessions: Sessions, simulator, k: int, seed: int):
         """RL's validation value (the evidence the gate will use), 0 without sessions."""
@@ -435,7 +471,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         self, model: Trained, data: Prepared, sessions: Sessions, k: int, ctx
     ) -> dict[str, Chooser]:
         table = data.services.table
-        out: dict[str, Chooser] = {"rl": rl_chooser(model.fits[k].actor, table, data.users, k)}
+        out: dict[str, Chooser] = {"rl": rl_chooser(model.choices[k].actor, table, data.users, k)}
         for name, served in BASELINES.items():
             engine = ctx.env.engines.get(served)
             if name in ("ncf", "rule") and engine is not None and engine.is_ready()[0]:
@@ -502,24 +538,23 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
             raise ModelValidationError("; ".join(reasons))
 
     def package(self, model: Trained, metrics: dict, ctx: RunContext) -> Artifact:
+        chosen = {PANEL_OF_K[k]: choice for k, choice in model.choices.items()}
         return Artifact(
             MODEL_NAME,
             {
-                "actors": {PANEL_OF_K[k]: fit.actor.state_dict() for k, fit in model.fits.items()},
+                "actors": {panel: c.actor.state_dict() for panel, c in chosen.items()},
                 "statistics": {
                     "ids": torch.from_numpy(model.service_ids),
                     **{name: torch.from_numpy(v) for name, v in model.statistics.items()},
                 },
             },
             config={
-                "shapes": {
-                    PANEL_OF_K[k]: fit.actor.shape.as_dict() for k, fit in model.fits.items()
-                },
+                "shapes": {panel: c.actor.shape.as_dict() for panel, c in chosen.items()},
                 "embeddings_version": model.embeddings_version,
                 "history_len": self.config.history_len,
                 "source": model.source,
                 "features": list(FEATURES),
-                "agent": {PANEL_OF_K[k]: fit.config.as_dict() for k, fit in model.fits.items()},
+                "agent": {panel: c.config.as_dict() for panel, c in chosen.items()},
             },
         )
 

@@ -34,6 +34,7 @@ from torch.nn import functional
 
 from recommender.engines.rl.candidates import (
     FEATURES,
+    RULE_PRIOR,
     ServiceTable,
     Tallies,
     candidate_features,
@@ -166,13 +167,13 @@ def fit(
     tallies: Tallies | None = None,
 ) -> FitResult:
     """Train from scratch (seeded) for `config.epochs`; keep the actor of the epoch with the
-    best validation reward (epoch 0: the untrained actor, so more epochs never hurt on it).
+    best validation reward (epoch 0: the untrained actor, the rule's ranking, so that more
+    epochs never hurt on it).
     `tallies`: what the table's training statistics were counted from, when `data` is among
     it (each request's features then leave its own outcomes out: candidates.Tallies)."""
     started = time.perf_counter()
     torch.manual_seed(seed)
-    shape = Shape(k=k, state_dim=state_dim(users, table), features=len(FEATURES))
-    agent = Agent(shape, config)
+    agent = Agent(actor_shape(k, users, table), config)
     generator = torch.Generator().manual_seed(seed)
     agent.actor.eval()
     best, best_epoch, scores_ = copy.deepcopy(agent.actor.state_dict()), 0, [validate(agent.actor)]
@@ -211,6 +212,15 @@ def fit(
         actor_means,
         time.perf_counter() - started,
     )
+
+
+def actor_shape(k: int, users: UserSpace, table: ServiceTable) -> Shape:
+    return Shape(k=k, state_dim=state_dim(users, table), features=len(FEATURES), prior=RULE_PRIOR)
+
+
+def rule_actor(k: int, users: UserSpace, table: ServiceTable) -> Actor:
+    """The untrained actor: RULE_PRIOR's ranking whatever the state (its correction is 0)."""
+    return Actor(actor_shape(k, users, table)).eval()
 
 
 def state_dim(users: UserSpace, table: ServiceTable) -> int:
