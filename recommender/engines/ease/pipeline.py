@@ -81,7 +81,7 @@ class EASEPipeline(CollaborativePipeline[Fitted]):
         return Artifact(
             MODEL_NAME,
             {
-                "service_ids": torch.from_numpy(np.ascontiguousarray(model.model.services.ids)),
+                "service_ids": torch.tensor(model.model.services.ids),
                 "weights": torch.from_numpy(model.model.weights),
                 "counts": torch.from_numpy(model.counts.astype(np.float32)),
             },

@@ -145,7 +145,7 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
             MODEL_NAME,
             {
                 "weights": torch.from_numpy(model.model.weights),
-                "service_ids": torch.from_numpy(np.ascontiguousarray(model.service_ids)),
+                "service_ids": torch.tensor(model.service_ids),
                 "counts": torch.from_numpy(model.counts.astype(np.float32)),
             },
             {"parts": list(model.model.parts), "versions": model.versions, "split": model.split},

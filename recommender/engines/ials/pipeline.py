@@ -76,7 +76,7 @@ class IALSPipeline(CollaborativePipeline[Fitted]):
         return Artifact(
             MODEL_NAME,
             {
-                "service_ids": torch.from_numpy(np.ascontiguousarray(model.model.services.ids)),
+                "service_ids": torch.tensor(model.model.services.ids),
                 "factors": torch.from_numpy(model.model.model.item_factors[1:].copy()),
                 "counts": torch.from_numpy(model.counts.astype(np.float32)),
             },

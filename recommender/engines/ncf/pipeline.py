@@ -160,8 +160,8 @@ class NCFPipeline(CollaborativePipeline[Trained]):
             MODEL_NAME,
             {
                 "state": {k: v.detach().cpu() for k, v in network.state_dict().items()},
-                "user_ids": torch.from_numpy(np.ascontiguousarray(model.user_ids)),
-                "service_ids": torch.from_numpy(np.ascontiguousarray(model.service_ids)),
+                "user_ids": torch.tensor(model.user_ids),
+                "service_ids": torch.tensor(model.service_ids),
             },
             {
                 "shape": network.shape.as_dict(),
