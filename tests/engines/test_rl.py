@@ -28,11 +28,12 @@ from recommender.engines.rl.candidates import (
 )
 from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split, value_sums
 from recommender.engines.rl.networks import Actor, Shape, average
-from recommender.engines.rl.pipeline import Raw, RLConfig, RLPipeline, serving_statistics
+from recommender.engines.rl.pipeline import Choice, Raw, RLConfig, RLPipeline, serving_statistics
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.training import (
     Agent,
     AgentConfig,
+    actor_shape,
     fit,
     logged_q,
     position_marginals,
@@ -499,6 +500,28 @@ def test_an_untrained_actor_is_rejected_because_the_rule_wins(world):
 
     assert outcome.status == "rejected"
     assert "does not beat InterestRule" in outcome.reason
+
+
+@pytest.mark.parametrize(("ensemble_validation", "rule_served"), [(-1.0, True), (10.0, False)])
+def test_the_rules_ranking_is_kept_when_no_trained_ensemble_validates_above_it(
+    world, monkeypatch, ensemble_validation, rule_served
+):
+    # Every grid point's ensemble validates below (or above) the rule's own ranking, whose
+    # validation value lies within [0, K].
+    def ensemble(self, config, data, k, validate, ctx):
+        actor = Actor(actor_shape(k, data.users, data.services.table))
+        torch.nn.init.normal_(actor.head.weight)  # away from the rule
+        return Choice(actor.eval(), config, ensemble_validation, [])
+
+    monkeypatch.setattr(RLPipeline, "_ensemble", ensemble)
+
+    RLPipeline(TINY).run(env(), seed=3)
+
+    metadata = PipelineMetadata.objects(pipeline="RL").order_by("-id").first()
+    train = next(step for step in metadata.steps if step.name == "train").details
+    for panel, k in (("v1", 3), ("v2", 2)):
+        assert 0.0 <= train[panel]["rule_validation"] <= k
+        assert train[panel]["chosen"]["rule"] is rule_served
 
 
 def test_rl_trains_after_ncf_and_before_popularity(app):
