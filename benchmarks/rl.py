@@ -128,6 +128,20 @@ def _recorded(validate, verdicts: dict[str, str]):
     return validate_model
 
 
+def rl_training_choices() -> dict:
+    """What the last RL training chose: its starting direction (prior.py) and, per panel, the
+    settings, each actor-critic's kept epoch (0: the untrained prior) and whether the rule's
+    own ranking was kept instead."""
+    from recommender.models.ops import PipelineMetadata
+
+    metadata = PipelineMetadata.objects(pipeline="RL").order_by("-id").first()
+    train = next((step.details for step in metadata.steps if step.name == "train"), None)
+    if not train:
+        return {}
+    panels = {panel: train[panel]["chosen"] for panel in ("v1", "v2") if panel in train}
+    return {"prior": train.get("prior"), **panels}
+
+
 def simulator_estimates(metrics: dict) -> dict[str, float]:
     """Per policy, the RL pipeline's held-out reward estimate, panels weighted by sessions."""
     totals: dict[str, list[float]] = {}
@@ -279,6 +293,7 @@ def run_one(size: str, seed: int) -> dict:
             if name == "rl":
                 result["simulator"] = simulator_estimates(outcome.metrics or {})
                 result["rl_metrics"] = outcome.metrics
+                result["rl_training"] = rl_training_choices()
         result["stages"], result["gates"] = stages, verdicts
         # A held-out log: the next month, same logging policy, never stored nor trained on, so
         # that no target policy depends on the outcomes its estimates reweight.

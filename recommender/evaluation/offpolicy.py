@@ -242,17 +242,22 @@ def fit_position_reward_model(
     k, d = rewards.shape[1], features.shape[2]
     position = np.broadcast_to(np.eye(k), (*rewards.shape, k))
     design = np.concatenate([features, position], axis=2)[shown]
-    theta = _newton_logistic(design, rewards[shown], l2, steps)
+    theta = newton_logistic(design, rewards[shown], l2, steps)
     return PositionRewardModel(coef=theta[:d], intercepts=theta[d:])
 
 
-def _newton_logistic(design: np.ndarray, targets: np.ndarray, l2: float, steps: int) -> np.ndarray:
+def newton_logistic(
+    design: np.ndarray, targets: np.ndarray, l2: float | np.ndarray, steps: int = 20
+) -> np.ndarray:
+    """Coefficients of a logistic regression of `targets` in [0, 1] on `design` [n, d],
+    minimising cross-entropy plus 1/2 l2 |theta|^2 by Newton steps (IRLS); `l2` a scalar or
+    one penalty per column (0: unpenalised)."""
     theta = np.zeros(design.shape[1])
-    penalty = l2 * np.eye(design.shape[1])
+    l2 = np.broadcast_to(np.asarray(l2, dtype=np.float64), theta.shape)
     for _ in range(steps):
         predicted = expit(design @ theta)
         gradient = design.T @ (predicted - targets) + l2 * theta
-        hessian = (design.T * (predicted * (1.0 - predicted))) @ design + penalty
+        hessian = (design.T * (predicted * (1.0 - predicted))) @ design + np.diag(l2)
         step = np.linalg.solve(hessian, gradient)
         theta -= step
         if np.abs(step).max() < _NEWTON_TOLERANCE:

@@ -27,8 +27,10 @@ from recommender.engines.rl.candidates import (
     value_rates,
 )
 from recommender.engines.rl.data import Requests, SarsSet, UserSpace, split, value_sums
+from recommender.engines.rl.evaluation import actor_scores
 from recommender.engines.rl.networks import Actor, Shape, average
 from recommender.engines.rl.pipeline import Choice, Raw, RLConfig, RLPipeline, serving_statistics
+from recommender.engines.rl.prior import PENALTIES, fitted_prior, shown_examples
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.training import (
     Agent,
@@ -37,6 +39,7 @@ from recommender.engines.rl.training import (
     fit,
     logged_q,
     position_marginals,
+    untrained_actor,
 )
 from recommender.engines.rule.scoring import rule_scores
 from recommender.evaluation import exploration
@@ -267,8 +270,6 @@ def bandit_users() -> UserSpace:
 
 def top_choice(actor, data: Requests) -> np.ndarray:
     table, users = tiny_table(), bandit_users()
-    from recommender.engines.rl.evaluation import actor_scores
-
     return actor_scores(actor, table, users, data.batch(torch.arange(len(data)))).argmax(axis=1)
 
 
@@ -304,6 +305,111 @@ def test_training_is_seeded_and_the_best_validation_epoch_is_kept():
     assert kept.epoch == 0 and kept.validation == [3.0, 2.0, 1.0, 0.0]
     for name, value in kept.actor.state_dict().items():
         assert torch.equal(value, untrained.actor.state_dict()[name])
+
+
+def clicks_on_the_unpopular_service(n: int = 300, seed: int = 0) -> tuple[ServiceTable, Requests]:
+    """Four services without shared interests; row 4 the most popular, row 3 the one with the
+    highest value rate and the only one ever clicked: the rule (popularity, as nothing
+    overlaps) ranks row 4 first, the logs say row 3."""
+    table = ServiceTable.build(
+        np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=np.float32),
+        np.zeros((4, 2), np.float32),
+        np.array([0.1, 0.2, 0.3, 1.0]),
+        np.array([0.5, 0.5, 1.0, 0.4]),
+    )
+    data = bandit_requests(n, seed)
+    values = torch.where(data.candidates.gather(1, data.shown) == 3, 1.0, 0.0)
+    return table, with_values(data, values)
+
+
+def with_values(data: Requests, values: torch.Tensor) -> Requests:
+    return Requests(data.user, data.history, data.candidates, data.shown, values, data.propensities)
+
+
+def test_the_fitted_prior_starts_the_actor_where_the_logged_clicks_point():
+    table, data = clicks_on_the_unpopular_service()
+    users = bandit_users()
+
+    prior = fitted_prior({2: data}, users, table)
+    started = untrained_actor(2, users, table, prior.direction)
+    rule = untrained_actor(2, users, table)
+
+    assert np.linalg.norm(prior.direction) == pytest.approx(1.0)
+    assert prior.direction[FEATURES.index("value_rate")] > 0
+    assert prior.showings == 2 * len(data)
+    # The logs are unambiguous: cross-validation keeps the least penalised departure.
+    assert prior.penalty == min(PENALTIES) and set(prior.losses) == set(PENALTIES)
+    assert (actor_scores(started, table, users, data).argmax(axis=1) == 2).all()
+    assert (actor_scores(rule, table, users, data).argmax(axis=1) == 3).all()
+
+
+def test_clicks_that_follow_no_feature_get_the_strongest_pull_towards_the_rule():
+    table, data = clicks_on_the_unpopular_service(n=400)
+    # Clicks at random (a third of the showings), whatever was shown.
+    noise = torch.from_numpy(np.random.default_rng(5).random(data.values.shape) < 1 / 3)
+
+    prior = fitted_prior({2: with_values(data, noise.float())}, bandit_users(), table)
+
+    assert prior.penalty == max(PENALTIES)
+    assert min(prior.losses.values()) == prior.losses[max(PENALTIES)]
+
+
+def test_without_clicked_and_unclicked_showings_the_rule_is_where_the_actor_starts():
+    table, data = clicks_on_the_unpopular_service()
+    for values in (torch.zeros_like(data.values), torch.ones_like(data.values)):
+        prior = fitted_prior({2: with_values(data, values)}, bandit_users(), table)
+        assert prior.direction == RULE_PRIOR and prior.penalty is None
+
+
+def test_the_prior_pools_both_panels_with_an_offset_per_panel_and_position():
+    table, three = clicks_on_the_unpopular_service(n=30, seed=1)
+    _, two = clicks_on_the_unpopular_service(n=20, seed=2)
+    wide = Requests(
+        three.user,
+        three.history,
+        three.candidates,
+        torch.cat([three.shown, three.shown[:, :1]], dim=1),
+        torch.cat([three.values, three.values[:, :1]], dim=1),
+        torch.cat([three.propensities, three.propensities[:, :1]], dim=1),
+    )
+
+    showings = shown_examples({3: wide, 2: two}, bandit_users(), table, None)
+
+    assert len(showings.clicked) == 3 * 30 + 2 * 20
+    # Panel K=2 first (sorted by K): slots 0, 1; then K=3: slots 2, 3, 4.
+    assert np.bincount(showings.slots).tolist() == [20, 20, 30, 30, 30]
+    assert showings.requests.max() == 30 + 20 - 1
+    assert showings.design().shape == (130, 1 + len(FEATURES) + 5)
+
+
+def test_the_fitted_prior_leaves_each_training_requests_own_outcomes_out():
+    # Only value_rate differs between the four services, and it is counted on these very
+    # requests (row 3 earns every click): the features the prior is fit on leave each
+    # request's own outcomes out, as the actor-critic's do (candidates.Tallies).
+    data = bandit_requests(200)
+    values = torch.where(data.candidates.gather(1, data.shown) == 3, 1.0, 0.0)
+    data = with_values(data, values)
+    shown_rows = data.candidates.gather(1, data.shown).flatten().numpy() - 1
+    earned = np.bincount(shown_rows, weights=values.flatten().numpy(), minlength=4)
+    showings = np.bincount(shown_rows, minlength=4).astype(np.float64)
+    events = np.zeros(4)
+    table = ServiceTable.build(
+        np.ones((4, 2), np.float32),
+        np.zeros((4, 2), np.float32),
+        log_popularity(events),
+        value_rates(earned, showings),
+    )
+    tallies = Tallies.build(events, earned, showings)
+
+    rate = FEATURES.index("value_rate")
+    counted = shown_examples({2: data}, bandit_users(), table, None)
+    held_out = shown_examples({2: data}, bandit_users(), table, tallies)
+
+    assert counted.features[counted.clicked, rate] == pytest.approx(table.value_rate[3].item())
+    assert (
+        held_out.features[held_out.clicked, rate] < counted.features[counted.clicked, rate]
+    ).all()
+    assert fitted_prior({2: data}, bandit_users(), table, tallies).direction[rate] > 0.9
 
 
 # --- splits -------------------------------------------------------------------------------
@@ -508,7 +614,7 @@ def test_the_rules_ranking_is_kept_when_no_trained_ensemble_validates_above_it(
 ):
     # Every grid point's ensemble validates below (or above) the rule's own ranking, whose
     # validation value lies within [0, K].
-    def ensemble(self, config, data, k, validate, ctx):
+    def ensemble(self, config, data, k, validate, ctx, prior):
         actor = Actor(actor_shape(k, data.users, data.services.table))
         torch.nn.init.normal_(actor.head.weight)  # away from the rule
         return Choice(actor.eval(), config, ensemble_validation, [])
@@ -522,6 +628,9 @@ def test_the_rules_ranking_is_kept_when_no_trained_ensemble_validates_above_it(
     for panel, k in (("v1", 3), ("v2", 2)):
         assert 0.0 <= train[panel]["rule_validation"] <= k
         assert train[panel]["chosen"]["rule"] is rule_served
+    # The fitted starting direction is recorded: a unit vector over the features.
+    assert list(train["prior"]["direction"]) == list(FEATURES)
+    assert np.linalg.norm(list(train["prior"]["direction"].values())) == pytest.approx(1.0)
 
 
 def test_rl_trains_after_ncf_and_before_popularity(app):

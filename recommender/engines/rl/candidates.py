@@ -18,7 +18,8 @@ services of their history; each candidate gets FEATURES:
 - value_rate: what the service earned per showing in the training logs, shrunk towards the
   mean of all services and scaled to [0, 1] (the appeal no declared field shows).
 The actor turns a state into one weight per feature; a candidate's score is features @ weights.
-RULE_PRIOR is the interest-overlap rule's ranking as such weights, where the actor starts.
+RULE_PRIOR is the interest-overlap rule's ranking as such weights (prior.py: where the actor
+starts when the logs say nothing better).
 Row 0 of every table is padding (missing history slots, unknown services): all features 0.
 
 popularity and value_rate are counted on the training logs, so on a training request they

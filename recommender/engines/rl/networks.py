@@ -2,9 +2,10 @@
 
 - Actor: state -> a unit weight vector over the F candidate features (the continuous action);
   the policy serves the K candidates with the highest features @ weights. The weights are a
-  fixed prior direction (Shape.prior: the interest-overlap rule's ranking) plus a learned,
-  state-dependent correction whose head starts at zero: the untrained actor ranks as the rule
-  does, and training moves away from it only as far as the critic's evidence pulls. `average`
+  fixed prior direction (Shape.prior: where training starts, prior.py's click model or the
+  interest-overlap rule's ranking) plus a learned, state-dependent correction whose head
+  starts at zero: the untrained actor ranks as the prior does, and training moves away from
+  it only as far as the critic's evidence pulls. `average`
   merges several actors into one whose correction is the mean of theirs (an ensemble served
   as a single forward pass).
 - Critic: q(s, c, j), the expected value of candidate c shown at position j: a sigmoid of one

@@ -12,11 +12,14 @@ prepare     three splits (data.split): training; validation (other users AND lat
             choosing settings, one on the test period for the gate, never on the data RL learns
             from (a simulator fit on the training logs shares their noise, and the actor
             learns to exploit it).
-train       per panel and point of `grid` (settings over the base `agent`), `ensemble`
-            actor-critics (training.py) from different seeds, each keeping its best epoch on
-            validation, averaged into one actor (networks.average); the ensemble with the best
-            validation value is kept, unless the rule's own ranking (the untrained actor,
-            training.rule_actor) validates higher: then that is kept (and its gate rejects it).
+train       the actor's starting direction: a click model's over the candidate features, fit
+            on the training split's showings and shrunk towards the rule (prior.py); then per
+            panel and point of `grid` (settings over the base `agent`), `ensemble`
+            actor-critics (training.py) from that start and different seeds, each keeping its
+            best epoch on validation, averaged into one actor (networks.average); the
+            ensemble with the best validation value is kept, unless the rule's own ranking
+            (training.untrained_actor with the rule's direction) validates higher: then that
+            is kept (and its gate rejects it).
 evaluate    per panel, on the test split: RL against NCF (when a live NCF model exists), the
             interest-overlap rule, Popularity and Random. Evidence: off-policy estimates (DR
             decides; IPS and SNIPS recorded) when the data are real and at least
@@ -84,13 +87,14 @@ from recommender.engines.rl.evaluation import (
     rule_chooser,
 )
 from recommender.engines.rl.networks import Actor, average
+from recommender.engines.rl.prior import fitted_prior
 from recommender.engines.rl.synthetic import synthetic_sarses
 from recommender.engines.rl.training import (
     AgentConfig,
     FitResult,
     Validate,
     fit,
-    rule_actor,
+    untrained_actor,
 )
 from recommender.evaluation.offpolicy import PositionRewardModel
 from recommender.models.activity import Recommendation
@@ -376,6 +380,9 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
 
     def train(self, data: Prepared, ctx: RunContext) -> Trained:
         results = {}
+        trains = {k: panel.train for k, panel in data.panels.items()}
+        prior = fitted_prior(trains, data.users, data.services.table, data.tallies, ctx.seed)
+        ctx.details["prior"] = prior.as_dict()
         for k, panel in PANEL_OF_K.items():
             p = data.panels[k]
 
@@ -383,12 +390,14 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                 return self._value(actor, data, p.validation, p.validation_simulator, k, ctx.seed)
 
             tried = [
-                self._ensemble(replace(self.config.agent, **point), data, k, validate, ctx)
+                self._ensemble(
+                    replace(self.config.agent, **point), data, k, validate, ctx, prior.direction
+                )
                 for point in self.config.grid
             ]
             # The floor: the rule's own ranking, served when no trained ensemble validates
             # above it (its gate then rejects it: it cannot beat the rule).
-            rule = rule_actor(k, data.users, data.services.table)
+            rule = untrained_actor(k, data.users, data.services.table)
             floor = Choice(rule, self.config.agent, validate(rule), [])
             best = max([floor, *tried], key=lambda choice: choice.validation)
             results[k] = best
@@ -421,7 +430,13 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
         )
 
     def _ensemble(
-        self, config: AgentConfig, data: Prepared, k: int, validate: Validate, ctx: RunContext
+        self,
+        config: AgentConfig,
+        data: Prepared,
+        k: int,
+        validate: Validate,
+        ctx: RunContext,
+        prior: tuple[float, ...],
     ) -> Choice:
         """RLConfig.ensemble actor-critics of one grid point, each from its own seed and with
         its own best epoch, averaged into one actor (networks.average), validated as such."""
@@ -446,6 +461,7 @@ class RLPipeline(Pipeline[Raw, Prepared, Trained]):
                     validate,
                     on_epoch,
                     data.tallies,
+                    prior,
                 )
             )
         actor = average([member.actor for member in members])
