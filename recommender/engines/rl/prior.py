@@ -9,11 +9,13 @@ the training split (both panels), a logistic regression of "the shown service wa
 where rule(features) is the rule's score (RULE_PRIOR's direction): the offsets take the
 positions' own pull, which a ranking cannot use, and only beta, the departure from the rule, is
 penalised (L2). Its penalty is chosen from PENALTIES by the log-loss of FOLDS-fold
-cross-validation over the training requests, so that few or noisy logs keep the direction near
-the rule and plentiful ones move it as far as they support. The prior is a x rule + beta,
-scaled to unit length. The actor-critic then corrects it per state as far as its critic's
-evidence goes, and validation keeps the untrained direction (epoch 0) when training does not
-improve on it.
+cross-validation over the training requests, so that few or noisy logs keep beta small (the
+direction is then the rule's wherever the rule's score itself predicts clicks, a > 0) and
+plentiful ones move it as far as they support. The prior is a x rule + beta, scaled to unit
+length; when the logs predict nothing (a and beta near 0) its direction means little, and the
+rule's own ranking, a floor on validation (pipeline.py), is what guards against it. The
+actor-critic then corrects it per state as far as its critic's evidence goes, and validation
+keeps the untrained direction (epoch 0) when training does not improve on it.
 
 A training request's features leave its own outcomes out (candidates.Tallies), as in the
 actor-critic's own training. Without both clicked and unclicked showings nothing can be
