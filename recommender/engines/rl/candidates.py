@@ -269,6 +269,14 @@ def candidate_features(
     return features * real.unsqueeze(2)
 
 
+def features_at(features: torch.Tensor, columns: np.ndarray) -> np.ndarray:
+    """[B, K, F] of `features` [B, C, F] at candidate `columns` [B, K] (zeros where -1: a
+    position nothing was logged at)."""
+    array = features.numpy()
+    picked = np.take_along_axis(array, np.maximum(columns, 0)[:, :, None], axis=1)
+    return picked * (columns >= 0)[:, :, None]
+
+
 def scores(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """[B, C] = features [B, C, F] @ weights [B, F]."""
     return torch.einsum("bcf,bf->bc", features, weights)

@@ -29,6 +29,7 @@ from recommender.engines.rl.candidates import (
     FEATURES,
     ServiceTable,
     candidate_features,
+    features_at,
     overlap_counts,
     scores,
     state_vector,
@@ -152,7 +153,7 @@ def fit_simulator(
     for start in range(0, len(requests), CHUNK):
         batch = requests.batch(torch.arange(start, min(start + CHUNK, len(requests))))
         features.append(
-            _at(
+            features_at(
                 candidate_features(table, batch.states(users), batch.candidates),
                 batch.shown.numpy(),
             )
@@ -161,13 +162,6 @@ def fit_simulator(
     x = np.concatenate(features) if features else np.zeros((0, 1, len(FEATURES)))
     rewards = np.where(np.concatenate(shown) >= 0, requests.values.numpy(), np.nan)
     return offpolicy.fit_position_reward_model(x, rewards)
-
-
-def _at(features: torch.Tensor, columns: np.ndarray) -> np.ndarray:
-    """[b, k, F] features of the given candidate columns (zeros for -1)."""
-    array = features.numpy()
-    picked = np.take_along_axis(array, np.maximum(columns, 0)[:, :, None], axis=1)
-    return picked * (columns >= 0)[:, :, None]
 
 
 @dataclass
@@ -208,12 +202,12 @@ def evaluate(
             picks[name] = chooser(index, batch)
             values[name].seconds += time.perf_counter() - started
         picks["logged"] = shown
-        logged_model.append(simulator.predict(_at(features, shown)) * (shown >= 0))
+        logged_model.append(simulator.predict(features_at(features, shown)) * (shown >= 0))
         rewards.append(np.where(shown >= 0, batch.values.numpy(), np.nan))
         propensities.append(batch.propensities.numpy())
         clicked_any.append(clicked.any(axis=1))
         for name, columns in picks.items():
-            predicted = simulator.predict(_at(features, columns)) * (columns >= 0)
+            predicted = simulator.predict(features_at(features, columns)) * (columns >= 0)
             v = values[name]
             v.simulated.append(predicted.sum(axis=1))
             v.model_target.append(predicted)

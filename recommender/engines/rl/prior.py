@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.special import expit
+from sklearn.metrics import log_loss
 
 from recommender.engines.rl.candidates import (
     FEATURES,
@@ -37,6 +38,7 @@ from recommender.engines.rl.candidates import (
     ServiceTable,
     Tallies,
     candidate_features,
+    features_at,
 )
 from recommender.engines.rl.data import Requests, UserSpace
 from recommender.evaluation.offpolicy import newton_logistic
@@ -91,13 +93,15 @@ def shown_examples(
             every = candidate_features(table, batch.states(users), batch.candidates)
             if tallies is not None:
                 every = tallies.held_out(every, batch.candidates, batch.shown, batch.values)
-            request, position = torch.nonzero(batch.shown >= 0, as_tuple=True)
+            shown = batch.shown.numpy()
+            logged = shown >= 0
+            request, position = np.nonzero(logged)
             parts.append(
                 (
-                    every[request, batch.shown[request, position]].numpy(),
-                    (slot_base + position).numpy(),
-                    (batch.values[request, position] > 0).numpy(),
-                    (request_base + index[request]).numpy(),
+                    features_at(every, shown)[logged],
+                    slot_base + position,
+                    batch.values.numpy()[logged] > 0,
+                    request_base + index.numpy()[request],
                 )
             )
         slot_base, request_base = slot_base + k, request_base + len(data)
@@ -148,7 +152,5 @@ def _cross_validated(design: np.ndarray, clicked: np.ndarray, fold: np.ndarray, 
     for held in np.unique(fold):
         train, test = fold != held, fold == held
         theta = newton_logistic(design[train], clicked[train], _penalties(design.shape[1], penalty))
-        predicted = np.clip(expit(design[test] @ theta), 1e-9, 1 - 1e-9)
-        target = clicked[test]
-        losses.append(-np.mean(target * np.log(predicted) + (1 - target) * np.log1p(-predicted)))
+        losses.append(log_loss(clicked[test], expit(design[test] @ theta), labels=[0.0, 1.0]))
     return float(np.mean(losses))
