@@ -17,7 +17,8 @@ Three methods:
   evaluate a target policy on the pool's items; a wider pool buys support at the price of
   showing worse items. P(slate) = prod_j w_{a_j} / (W - sum_{l<j} w_{a_l}); the per-position
   marginals are summed exactly over every ordered prefix of the pool (pool!/(pool-j)! prefixes
-  for position j, e.g. 1 + 20 + 380 for pool 20 and K = 3).
+  for position j, e.g. 1 + 20 + 380 for pool 20 and K = 3), by compiled loops
+  (`plackett_luce.py`).
 
 A request with fewer candidates than K shows them all (a slate of n). The propensities recorded
 with a slate are those of its own candidates and scores: the estimators need the policy that was
@@ -28,20 +29,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
+from recommender.evaluation import plackett_luce
+
 Method = Literal["off", "epsilon", "plackett_luce"]
 METHODS: tuple[Method, ...] = ("off", "epsilon", "plackett_luce")
 
-# Plackett-Luce weights below exp(-700) are raised to it: every pool candidate keeps a positive
-# weight, so the sampling order and its probabilities stay defined (no 0/0) at tiny temperatures,
-# and the change to any probability is far below float precision.
-_MIN_LOG_WEIGHT = -700.0
 # Bound on the prefix enumeration behind exact Plackett-Luce marginals (prefixes x pool cells),
-# which grows like pool^(K-1): this keeps one table within a few tens of MB.
+# which grows like pool^(K-1).
 _MAX_PREFIX_CELLS = 4_000_000
 
 
@@ -114,8 +112,9 @@ def marginals(
     result = np.zeros((n, k))
     if exploration.method == "plackett_luce":
         pool = _top(scores, _pool_size(exploration.pool, k, n))
-        weights = _pool_weights(scores[pool], exploration.temperature)
-        result[pool] = _plackett_luce_marginals(weights, k)
+        _check_enumeration(len(pool), k)
+        weights = plackett_luce.pool_weights(scores[pool], exploration.temperature)
+        result[pool] = plackett_luce.marginals(weights, k)
         return result
     greedy = _top(scores, k) if greedy is None else _checked_greedy(greedy, k, n)
     epsilon = exploration.epsilon if exploration.method == "epsilon" else 0.0
@@ -150,6 +149,7 @@ def _choose_plackett_luce(
     greedy: np.ndarray | None,
 ) -> Slate:
     pool = _top(scores, _pool_size(exploration.pool, k, len(scores)))
+    _check_enumeration(len(pool), k)
     greedy = pool[:k] if greedy is None else _checked_greedy(greedy, k, len(scores))
     drawn = plackett_luce_slate(scores[pool], k, exploration.temperature, rng)
     shown = pool[drawn.positions]
@@ -164,77 +164,23 @@ def plackett_luce_slate(
     finite scores, best first (ties already ordered), and K <= their number; positions index
     into them. The serving path calls it directly, having chosen the pool itself (so nothing is
     checked or sorted twice); `explored` compares with the pool's first K."""
-    log_weights = _pool_log_weights(pool_scores, temperature)
-    weights = np.exp(log_weights)
-    # Gumbel-top-k: sorting log-weights plus Gumbel noise orders the whole pool exactly as
-    # sequential sampling without replacement would.
-    order = np.argsort(-(log_weights + rng.gumbel(size=len(pool_scores))))
-    # Weight still unshown before each position, summed from the tail of the drawn order so that
-    # no subtraction cancels when one weight dwarfs the others.
-    drawn_weights = weights[order]
-    remaining = np.cumsum(drawn_weights[::-1])[::-1]
-    slate_propensity = float(np.prod(drawn_weights[:k] / remaining[:k]))
-    drawn = order[:k]
-    explored = drawn.tolist() != list(range(k))
-    return Slate(drawn, _shown_marginals(weights, drawn), slate_propensity, explored)
+    noise = rng.gumbel(size=len(pool_scores))
+    positions, propensities, slate_propensity = plackett_luce.draw(
+        pool_scores, temperature, noise, k
+    )
+    explored = positions.tolist() != list(range(k))
+    return Slate(positions, propensities, slate_propensity, explored)
 
 
-def _shown_marginals(weights: np.ndarray, drawn: np.ndarray) -> np.ndarray:
-    """P(drawn[j] at position j) for each j: the K cells of `_plackett_luce_marginals` that a
-    served slate records, by the same sums, without the rest of its [pool, K] table."""
-    result = np.empty(len(drawn))
-    ratio = np.ones(1)
-    for j, (parent, last, unshown) in enumerate(_prefix_tree(len(weights), len(drawn))):
-        prefix_probability = ratio[parent] * weights[last] if j else ratio
-        ratio = prefix_probability / (unshown @ weights)
-        item = drawn[j]
-        result[j] = weights[item] * (ratio @ unshown[:, item])
-    return result
-
-
-def _plackett_luce_marginals(weights: np.ndarray, k: int) -> np.ndarray:
-    """[pool, K] exact P(pool candidate c at position j), summing over every ordered prefix of
-    the j earlier positions: P(c at j) = sum over prefixes without c of P(prefix) w_c / R(prefix),
-    R being the weight the prefix leaves unshown."""
-    result = np.empty((len(weights), k))
-    ratio = np.ones(1)
-    for j, (parent, last, unshown) in enumerate(_prefix_tree(len(weights), k)):
-        prefix_probability = ratio[parent] * weights[last] if j else ratio
-        ratio = prefix_probability / (unshown @ weights)
-        result[:, j] = weights * (ratio @ unshown)
-    return result
-
-
-@lru_cache(maxsize=8)
-def _prefix_tree(pool: int, k: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
-    """Every ordered prefix of length 0..k-1 of range(pool), level by level: per level, each
-    prefix's parent (its prefix one shorter, an index into the level above), its last item, and
-    a 0/1 [prefixes, pool] mask of the items it leaves unshown. Cached: it depends on sizes only."""
-    cells = pool * float(np.prod(np.arange(pool, pool - k + 1, -1, dtype=np.float64)))
+def _check_enumeration(pool: int, k: int) -> None:
+    """Exact marginals sum over every ordered prefix of the pool, a number that grows like
+    pool^(K-1): refuse what would take seconds per slate."""
+    cells = pool * math.perm(pool, k - 1)
     if cells > _MAX_PREFIX_CELLS:
         raise ValueError(
-            f"exact Plackett-Luce marginals for pool {pool} and K {k} need {cells:.3g} "
+            f"exact Plackett-Luce marginals for pool {pool} and K {k} sum over {cells:.3g} "
             f"prefix cells (limit {_MAX_PREFIX_CELLS}): use a smaller pool"
         )
-    unshown = np.ones((1, pool))
-    levels = [(np.zeros(0, np.intp), np.zeros(0, np.intp), unshown)]
-    for _ in range(1, k):
-        parent, last = np.nonzero(unshown)
-        unshown = unshown[parent]
-        unshown[np.arange(len(last)), last] = 0.0
-        levels.append((parent, last, unshown))
-    for level in levels:
-        for array in level:
-            array.flags.writeable = False
-    return tuple(levels)
-
-
-def _pool_log_weights(pool_scores: np.ndarray, temperature: float) -> np.ndarray:
-    return np.maximum((pool_scores - pool_scores.max()) / temperature, _MIN_LOG_WEIGHT)
-
-
-def _pool_weights(pool_scores: np.ndarray, temperature: float) -> np.ndarray:
-    return np.exp(_pool_log_weights(pool_scores, temperature))
 
 
 def _top(scores: np.ndarray, m: int) -> np.ndarray:

@@ -73,10 +73,12 @@ def panel_explorations(settings: Settings) -> dict[str, Exploration]:
 
 def _check_pool(exploration: Exploration, k: int, setting: str) -> None:
     """Plackett-Luce's exact propensities enumerate the pool's ordered prefixes: a pool too
-    wide for the panel's K is refused now, not on the first request (this also builds the
-    enumeration once, before any request needs it)."""
+    wide for the panel's K is refused now, not on the first request (this also compiles the
+    enumeration's loops once, before any request needs them)."""
     try:
         marginals(np.zeros(exploration.pool), k, exploration)
+        pool_scores = np.zeros(max(exploration.pool, k))
+        plackett_luce_slate(pool_scores, k, exploration.temperature, generator(0))
     except ValueError as error:
         raise ExplorationSettingsError(
             f"EXPLORATION_POOL={exploration.pool} with {setting}={exploration.temperature}"
