@@ -2,7 +2,7 @@
 (TopPop, EASE, implicit's ALS and BPR) on MovieLens, over several seeds.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quality.py [--data ../shared/data/ml-latest-small]
-        [--seeds 42,1,2,3,4] [--json docs/benchmarks/quality.json]
+        [--seeds 42,1,2,3,4] [--jobs 1] [--json docs/benchmarks/quality.json]
 
 Per seed, in its own subprocess (a fresh in-process store):
 1. `ml-latest-small` becomes a Marketplace dump: movies -> published services whose categories
@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from pathlib import Path
 
@@ -359,6 +360,16 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def one_seed(seed: int, data: Path) -> dict:
+    """One seed's run in a process of its own (its own in-process store)."""
+    command = [sys.executable, __file__, "--one", str(seed), "--data", str(data)]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
+    if done.returncode != 0:
+        sys.exit(f"seed {seed} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -366,6 +377,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the per-seed results and summary here")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one seed -> JSON
     parser.add_argument("--table", action="store_true", help="only print --json's table")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (one per core)")
     args = parser.parse_args()
     if args.table:
         runs = json.loads(args.json.read_text())["runs"]
@@ -374,16 +386,15 @@ def main() -> None:
     if args.one is not None:
         print(json.dumps(run_seed(args.data, args.one)))
         return
-    runs = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        command = [sys.executable, __file__, "--one", str(seed), "--data", str(args.data)]
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
-        if done.returncode != 0:
-            sys.exit(f"seed {seed} failed")
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        if args.json:  # what is done so far survives a later failure
-            args.json.write_text(json.dumps({"runs": runs}, indent=1))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    finished: dict[int, dict] = {}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = pool.map(lambda seed: one_seed(seed, args.data), seeds)
+        for seed, run in zip(seeds, results, strict=True):
+            finished[seed] = run
+            if args.json:  # what is done so far survives a later failure
+                args.json.write_text(json.dumps({"runs": list(finished.values())}, indent=1))
+    runs = [finished[seed] for seed in seeds]
     result = {"runs": runs, "summary": summary(runs)}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,15 @@ from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base.interactions import read_interactions
 from recommender.engines.base.scoring import IdLists, component_scorer, scores_of_one
 from recommender.engines.ease import inference as ease_inference
+from recommender.engines.ease.model import component as ease_component
 from recommender.engines.ease.model import ease_weights, gram, modelled_rows
 from recommender.engines.ease.pipeline import EASEConfig, EASEPipeline
 from recommender.engines.hybrid import inference as hybrid_inference
 from recommender.engines.hybrid.model import (
+    RECENCY_DECAYS,
     ContentSimilarity,
     HybridComponent,
+    RecentHistory,
     fit_weights,
     standardised,
 )
@@ -101,8 +104,19 @@ def test_settings_are_chosen_on_the_tune_part_and_recorded(world):
     assert model_store.live_version("ials").config["setting"] == ials["chosen"]
 
     hybrid = metadata("Hybrid", "train")
-    assert hybrid["parts"] == ["ncf", "ease", "ials", "content", "popularity"]
+    by_decay = hybrid["chosen"]["tune_ndcg by recency decay"]
+    assert [float(decay) for decay in by_decay] == list(RECENCY_DECAYS)
+    # The recent-history part joins only with the decay that blends best on the tune users,
+    # and only when that blend beats the one without it.
+    best_decay = max(RECENCY_DECAYS, key=lambda decay: by_decay[str(decay)])
+    joined = by_decay[str(best_decay)] > hybrid["tune_without_recent"]
+    assert hybrid["chosen"]["recency decay"] == (best_decay if joined else None)
+    assert hybrid["tune_ndcg"] == max(hybrid["tune_without_recent"], *by_decay.values())
+    base = ["ncf", "ease", "ials", "content", "popularity"]
+    assert hybrid["parts"] == base + ["recent"] * joined
     assert set(hybrid["chosen"]["weights"]) == set(hybrid["parts"])
+    config = model_store.live_version("hybrid").config
+    assert config["recency_decay"] == hybrid["chosen"]["recency decay"]
 
 
 @pytest.mark.parametrize("name", list(COMPONENTS))
@@ -313,3 +327,26 @@ def test_hybrid_scores_are_the_weighted_standardised_features_without_a_part_wei
 
     np.testing.assert_allclose(scores, expected, rtol=1e-12)
     assert [part.calls for part in parts.values()] == [2, 1, 2]  # b only for `features`
+
+
+def test_recent_history_weighs_each_service_by_its_latest_place():
+    ids = np.array([10, 20, 30, 40])  # rows 1..4 of B; row 0 (unknown ids) is zeros
+    b = np.zeros((5, 5), dtype=np.float32)
+    b[1:, 1:] = np.random.default_rng(0).random((4, 4)).astype(np.float32)
+    recent = RecentHistory(ease_component(1, ids, b, np.zeros(4)), decay=0.5)
+    candidates = np.array([[10, 20, 30, 40, 99]])
+    # Oldest first: 10, 20, then 10 again (its latest place: weight 1), then an unknown id.
+    history = IdLists.one(np.array([10, 20, 10, 77]))
+    # After 20 come two entries, after 10's latest one; the unknown id scores nothing.
+    expected = 0.5**1 * b[1, [1, 2, 3, 4, 0]] + 0.5**2 * b[2, [1, 2, 3, 4, 0]]
+
+    served = recent.batch_scores(np.zeros(1), history, candidates)
+    np.testing.assert_allclose(served[0], expected, rtol=1e-6)
+    # Several users at once (the evaluator's path) give each the same scores as alone.
+    other = np.array([40, 30])
+    both = IdLists(np.array([0, 4, 6]), np.concatenate([history.ids, other]))
+    batch = recent.batch_scores(np.zeros(2), both, np.repeat(candidates, 2, axis=0))
+    np.testing.assert_allclose(batch[0], served[0], rtol=1e-6)
+    alone = recent.batch_scores(np.zeros(1), IdLists.one(other), candidates)
+    np.testing.assert_allclose(batch[1], alone[0], rtol=1e-6)
+    assert recent.version == 1

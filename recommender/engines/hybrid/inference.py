@@ -14,7 +14,12 @@ from recommender.engines.base.scoring import ScoringComponent, ScoringEngine, of
 from recommender.engines.ease import MODEL_NAME as EASE
 from recommender.engines.ease import inference as ease_inference
 from recommender.engines.hybrid import MODEL_NAME
-from recommender.engines.hybrid.model import ContentSimilarity, HybridComponent, popularity
+from recommender.engines.hybrid.model import (
+    ContentSimilarity,
+    HybridComponent,
+    RecentHistory,
+    popularity,
+)
 from recommender.engines.ials import MODEL_NAME as IALS
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ncf import MODEL_NAME as NCF
@@ -32,10 +37,12 @@ def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> Hybr
             counts = stored.tensors["counts"].numpy()
             parts[name] = popularity(stored.tensors["service_ids"].numpy(), counts)
             continue
-        part = live.get(name)
+        part = live.get(EASE if name == "recent" else name)
         if part is None or part.version != versions[name]:
             raise NoModelError(f"Hybrid v{stored.version} needs {name} v{versions[name]} live")
-        parts[name] = part
+        parts[name] = (
+            RecentHistory(part, stored.config["recency_decay"]) if name == "recent" else part
+        )
     return HybridComponent(stored.version, parts, stored.tensors["weights"].numpy())
 
 
