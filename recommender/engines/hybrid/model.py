@@ -1,6 +1,7 @@
 """The Hybrid's component: per (user, candidate), one feature per part (the scores of NCF, EASE
 and iALS as they serve, the similarity of the candidate's content embedding to the mean of the
-user's services', the log of the candidate's training popularity). Each feature is standardised
+user's services', the log of the candidate's training popularity, and where the pipeline keeps
+it EASE's score from the recency-weighted history, `RecentHistory`). Each feature is standardised
 per user over that user's candidates (EASE's sums grow with the history, so raw scales differ
 from user to user) and the features are summed with weights learnt on validation.
 
