@@ -39,6 +39,7 @@ def create_benchmark_app():
     from flask import jsonify
 
     from recommender import create_app
+    from recommender.model_store import versions as model_store
     from recommender.services.runtime import runtime
     from recommender.services.seeding import seed_database
     from recommender.services.update import train_chain
@@ -50,6 +51,11 @@ def create_benchmark_app():
         print(seed_database(**settings["seed_database"]), flush=True)
         outcomes = train_chain(None, seed=settings["seed_database"]["seed"], progress=False)
         print("trained:", {o.pipeline: o.status for o in outcomes}, flush=True)
+        # What Hybrid and Auto serve: the blend's parts, and the engine Auto delegates to.
+        for name, keys in (("hybrid", ("parts", "recency_decay")), ("champion", ("engine",))):
+            live = model_store.live_version(name)
+            if live is not None:
+                print(f"{name}:", {key: live.config.get(key) for key in keys}, flush=True)
         runtime().catalogue()  # warm: built once here, shared by every forked worker
         for engine in runtime().engines.engines().values():
             engine.is_ready()
