@@ -1,0 +1,57 @@
+"""What the Hybrid's recent-history part adds to a request: its serving path (one user, 1,000
+candidates) beside EASE's part, whose B it reads, at several history lengths.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hybrid_parts.py [--services 5000]
+        [--candidates 1000] [--histories 5,20,100] [--seed 42]
+
+B is a random dense matrix of the serving benchmark's catalogue size (the cost of a gather does
+not depend on the values); times are timeit's best of 5 runs of 2,000 calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import timeit
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def per_call_ms(score, calls: int = 2000) -> float:
+    return min(timeit.repeat(score, number=calls, repeat=5)) / calls * 1e3
+
+
+def main() -> None:
+    from recommender.engines.base.scoring import IdLists
+    from recommender.engines.ease.model import component
+    from recommender.engines.hybrid.model import RecentHistory
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=5000)
+    parser.add_argument("--candidates", type=int, default=1000)
+    parser.add_argument("--histories", default="5,20,100")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    n = args.services
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    weights = np.zeros((n + 1, n + 1), dtype=np.float32)
+    weights[1:, 1:] = rng.random((n, n), dtype=np.float32)
+    ease = component(1, ids, weights, rng.random(n))
+    recent = RecentHistory(ease, 0.85)
+    candidates = rng.choice(ids, args.candidates, replace=False)[None]
+    user = np.zeros(1, dtype=np.int64)
+    print("| history length | EASE part ms | recent-history part ms |")
+    print("|---:|---:|---:|")
+    for length in (int(value) for value in args.histories.split(",")):
+        history = IdLists.one(rng.choice(ids, length, replace=False))
+        ease_ms = per_call_ms(lambda h=history: ease.batch_scores(user, h, candidates))
+        recent_ms = per_call_ms(lambda h=history: recent.batch_scores(user, h, candidates))
+        print(f"| {length} | {ease_ms:.3f} | {recent_ms:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
