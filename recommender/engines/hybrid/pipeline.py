@@ -4,7 +4,8 @@ part of validation, promoted by the shared gate (engines/base/collaborative.py).
 Its parts are the live NCF, EASE and iALS versions, each used only when it was trained on this
 very split (its recorded split key): a part trained on other data may have seen the validation
 items, and its weight would be learnt on leaked scores. Content similarity (live embeddings) and
-popularity (training positives) are always parts. The stored version names each part's version:
+popularity (training positives) are always parts; with EASE, a recent-history part over it joins
+when it improves the blend (`with_recent_history`). The stored version names each part's version:
 serving builds the Hybrid only while those versions are live.
 """
 
