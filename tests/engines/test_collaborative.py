@@ -25,7 +25,7 @@ from recommender.engines.hybrid.model import (
     fit_weights,
     standardised,
 )
-from recommender.engines.hybrid.pipeline import HybridPipeline
+from recommender.engines.hybrid.pipeline import HybridPipeline, with_recent_history
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ials.pipeline import IALSConfig, IALSPipeline
 from recommender.engines.ncf import MODEL_NAME as NCF
@@ -350,3 +350,46 @@ def test_recent_history_weighs_each_service_by_its_latest_place():
     alone = recent.batch_scores(np.zeros(1), IdLists.one(other), candidates)
     np.testing.assert_allclose(batch[1], alone[0], rtol=1e-6)
     assert recent.version == 1
+
+
+def _tune_features(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[300, 100] standardised scores: noise, plus `signal` (per user) on the positive (first)."""
+    scores = rng.random((300, 100))
+    scores[:, 0] += signal
+    return standardised(scores)
+
+
+def test_the_recent_history_part_joins_with_the_decay_that_helps_most():
+    rng = np.random.default_rng(0)
+    base = _tune_features(np.full(300, 0.3), rng)[..., None]  # a weak part
+    columns = {0.7: 0.2, 0.85: 1.0, 0.95: 0.5}  # per decay, how much its part separates
+    column = {decay: _tune_features(np.full(300, lift), rng) for decay, lift in columns.items()}
+    ease = ease_component(3, np.array([10]), np.zeros((2, 2), np.float32), np.zeros(1))
+    without = fit_weights(base, np.random.default_rng(1))
+
+    parts, weights, ndcg, chosen = with_recent_history(
+        {"ease": ease}, base, without, lambda recent: column[recent.decay][..., None], 1
+    )
+
+    assert chosen["recency decay"] == 0.85
+    assert isinstance(parts["recent"], RecentHistory) and parts["recent"].decay == 0.85
+    assert parts["recent"].version == 3  # it serves only while that EASE version is live
+    by_decay = chosen["tune_ndcg by recency decay"]
+    assert by_decay["0.85"] == ndcg > max(by_decay["0.7"], by_decay["0.95"], without[1])
+    assert weights[-1] > 0 and len(weights) == 2
+
+
+def test_the_recent_history_part_stays_out_when_it_does_not_beat_the_blend_without_it():
+    rng = np.random.default_rng(0)
+    base = _tune_features(np.full(300, 5.0), rng)[..., None]  # ranks every positive first
+    ease = ease_component(3, np.array([10]), np.zeros((2, 2), np.float32), np.zeros(1))
+    without = fit_weights(base, np.random.default_rng(1))
+    assert without[1] == 1.0
+
+    parts, weights, ndcg, chosen = with_recent_history(
+        {"ease": ease}, base, without, lambda _: _tune_features(np.zeros(300), rng)[..., None], 1
+    )
+
+    assert chosen["recency decay"] is None and "recent" not in parts
+    assert ndcg == 1.0 and weights.tolist() == without[0].tolist()
+    assert set(chosen["tune_ndcg by recency decay"]) == {"0.7", "0.85", "0.95"}

@@ -11,6 +11,7 @@ serving builds the Hybrid only while those versions are live.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,20 +110,18 @@ def with_recent_history(
     parts: dict[str, ScoringComponent],
     features: np.ndarray,
     without: tuple[np.ndarray, float],
-    data: Interactions,
-    split: Split,
+    tune_column: Callable[[RecentHistory], np.ndarray],
     users_seed: int,
 ) -> tuple[dict[str, ScoringComponent], np.ndarray, float, dict]:
     """The blend with a `RecentHistory` part over the live EASE, its decay and weights chosen
-    together on the tune users (the best NDCG@10 over `RECENCY_DECAYS`); the blend `without`
-    it (its weights and NDCG@10) where none does better."""
+    together on the tune users (the best NDCG@10 over `RECENCY_DECAYS`; `tune_column` gives the
+    part's tune features, as `features` holds the others'); the blend `without` it (its weights
+    and NDCG@10) where none does better."""
     best = (without[1], None, without[0])
     by_decay = {}
     for decay in RECENCY_DECAYS:
         recent = RecentHistory(parts[EASE], decay)
-        column = tune_features(
-            HybridComponent(0, {"recent": recent}, np.zeros(1)), data, split, split.tune
-        )
+        column = tune_column(recent)
         weights, ndcg = fit_weights(
             np.concatenate([features, column], axis=-1), np.random.default_rng(users_seed)
         )
@@ -173,8 +172,13 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
         ctx.details["tune_without_recent"] = tune_ndcg
         chosen: dict = {"recency decay": None}
         if EASE in parts:
+
+            def tune_column(recent: RecentHistory) -> np.ndarray:
+                alone = HybridComponent(0, {"recent": recent}, np.zeros(1))
+                return tune_features(alone, interactions, split, split.tune)
+
             parts, weights, tune_ndcg, chosen = with_recent_history(
-                parts, features, (weights, tune_ndcg), interactions, split, users_seed
+                parts, features, (weights, tune_ndcg), tune_column, users_seed
             )
         model = HybridComponent(0, parts, weights)
         versions = {name: int(part.version) for name, part in parts.items() if name != "popularity"}
