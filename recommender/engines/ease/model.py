@@ -89,18 +89,38 @@ class EASEComponent:
         """Per user, the sum of B's rows of their history over the candidates (service ids
         [users, m]), plus the popularity prior."""
         rows = self.services.rows(candidates).reshape(candidates.shape)
-        history = self.services.rows(histories.ids)
+        return self.history_sums(histories, rows) + self.prior[rows]
+
+    def history_sums(self, histories: IdLists, rows: np.ndarray, decay: float = 1.0) -> np.ndarray:
+        """Per list, the sum of B's rows of its services over candidate `rows` [lists, m], each
+        service weighted decay ** (entries after its latest place): 1 for all when decay is 1,
+        the plain sum EASE scores with; a service listed twice counts once."""
+        history_rows = self.services.rows(histories.ids)
+        if len(histories) == 1 and decay == 1.0:  # serving EASE: each service once, unweighted
+            block = self.weights[np.ix_(np.unique(history_rows), rows[0])]
+            return block.sum(axis=0, dtype=np.float64)[None]
+        owners, history, after = latest_entries(histories, history_rows)
         if len(histories) == 1:  # serving: gather the few rows, not a product with all of B
-            history = np.unique(history)  # an id listed twice counts once
-            summed = self.weights[np.ix_(history, rows[0])].sum(axis=0, dtype=np.float64)[None]
-        else:
-            matrix = sparse.csr_matrix(
-                (np.ones(len(history), np.float32), (histories.owners(), history)),
-                shape=(len(histories), len(self.services) + 1),
-            )
-            matrix.data[:] = 1.0  # an id listed twice counts once
-            summed = np.take_along_axis(np.asarray(matrix @ self.weights), rows, axis=1)
-        return summed + self.prior[rows]
+            block = self.weights[np.ix_(history, rows[0])]
+            return (decay ** after.astype(np.float64) @ block.astype(np.float64))[None]
+        matrix = sparse.csr_matrix(
+            ((decay ** after.astype(np.float64)).astype(np.float32), (owners, history)),
+            shape=(len(histories), len(self.services) + 1),
+        )
+        return np.take_along_axis(np.asarray(matrix @ self.weights), rows, axis=1)
+
+
+def latest_entries(
+    histories: IdLists, history_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(list, row, entries after it in its list) of each (list, row)'s latest entry: a service
+    listed twice counts once, at its latest place."""
+    owners = histories.owners()
+    after = histories.indptr[1:][owners] - 1 - np.arange(len(history_rows))
+    keys = owners * (int(history_rows.max(initial=0)) + 1) + history_rows
+    _, latest = np.unique(keys[::-1], return_index=True)
+    latest = len(keys) - 1 - latest
+    return owners[latest], history_rows[latest], after[latest]
 
 
 def component(version: int, ids: np.ndarray, weights: np.ndarray, counts: np.ndarray):

@@ -97,25 +97,7 @@ class RecentHistory:
         self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
     ) -> np.ndarray:
         rows = self.ease.services.rows(candidates).reshape(candidates.shape)
-        owners, history, weights = self.recency_weights(histories)
-        if len(histories) == 1:  # serving: gather the few rows, not a product with all of B
-            block = self.ease.weights[np.ix_(history, rows[0])]
-            return (weights @ block.astype(np.float64))[None]
-        matrix = sparse.csr_matrix(
-            (weights.astype(np.float32), (owners, history)),
-            shape=(len(histories), len(self.ease.services) + 1),
-        )
-        return np.take_along_axis(np.asarray(matrix @ self.ease.weights), rows, axis=1)
-
-    def recency_weights(self, histories: IdLists) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(list, B row, decay ** entries after it) of each service's latest entry."""
-        owners = histories.owners()
-        history = self.ease.services.rows(histories.ids)
-        after = histories.indptr[1:][owners] - 1 - np.arange(len(histories.ids))
-        keys = owners * (len(self.ease.services) + 1) + history
-        _, latest = np.unique(keys[::-1], return_index=True)
-        latest = len(keys) - 1 - latest
-        return owners[latest], history[latest], self.decay ** after[latest].astype(np.float64)
+        return self.ease.history_sums(histories, rows, self.decay)
 
 
 def popularity(ids: np.ndarray, counts: np.ndarray) -> Popularity:
