@@ -52,7 +52,10 @@ def create_benchmark_app():
         outcomes = train_chain(None, seed=settings["seed_database"]["seed"], progress=False)
         print("trained:", {o.pipeline: o.status for o in outcomes}, flush=True)
         # What Hybrid and Auto serve: the blend's parts, and the engine Auto delegates to.
-        for name, keys in (("hybrid", ("parts", "recency_decay")), ("champion", ("engine",))):
+        for name, keys in (
+            ("hybrid", ("parts", "recency_decay", "covisits")),
+            ("champion", ("engine",)),
+        ):
             live = model_store.live_version(name)
             if live is not None:
                 print(f"{name}:", {key: live.config.get(key) for key in keys}, flush=True)

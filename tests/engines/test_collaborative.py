@@ -16,7 +16,10 @@ from recommender.engines.ease import inference as ease_inference
 from recommender.engines.ease.model import component as ease_component
 from recommender.engines.ease.model import ease_weights, gram, modelled_rows
 from recommender.engines.ease.pipeline import EASEConfig, EASEPipeline
+from recommender.engines.hybrid import covisits
 from recommender.engines.hybrid import inference as hybrid_inference
+from recommender.engines.hybrid.covisits import SETTINGS as COVISIT_SETTINGS
+from recommender.engines.hybrid.covisits import CoVisitSetting
 from recommender.engines.hybrid.model import (
     RECENCY_DECAYS,
     ContentSimilarity,
@@ -25,7 +28,13 @@ from recommender.engines.hybrid.model import (
     fit_weights,
     standardised,
 )
-from recommender.engines.hybrid.pipeline import HybridPipeline, with_recent_history
+from recommender.engines.hybrid.pipeline import (
+    OWN_PARTS,
+    Blend,
+    Fitted,
+    HybridPipeline,
+    with_best_option,
+)
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ials.pipeline import IALSConfig, IALSPipeline
 from recommender.engines.ncf import MODEL_NAME as NCF
@@ -34,6 +43,7 @@ from recommender.engines.ncf.pipeline import NCFPipeline
 from recommender.engines.popularity.pipeline import PopularityPipeline
 from recommender.evaluation import protocol
 from recommender.model_store import versions as model_store
+from recommender.model_store.versions import StoredModel
 from recommender.models.ops import PipelineMetadata
 from recommender.store import stamps
 from tests.api.helpers import body
@@ -107,16 +117,24 @@ def test_settings_are_chosen_on_the_tune_part_and_recorded(world):
     by_decay = hybrid["chosen"]["tune_ndcg by recency decay"]
     assert [float(decay) for decay in by_decay] == list(RECENCY_DECAYS)
     # The recent-history part joins only with the decay that blends best on the tune users,
-    # and only when that blend beats the one without it.
+    # and only when that blend beats the one without it; then the co-visits, likewise.
     best_decay = max(RECENCY_DECAYS, key=lambda decay: by_decay[str(decay)])
     joined = by_decay[str(best_decay)] > hybrid["tune_without_recent"]
     assert hybrid["chosen"]["recency decay"] == (best_decay if joined else None)
-    assert hybrid["tune_ndcg"] == max(hybrid["tune_without_recent"], *by_decay.values())
+    assert hybrid["tune_without_covisits"] == max(hybrid["tune_without_recent"], *by_decay.values())
+    by_setting = hybrid["chosen"]["tune_ndcg by co-visits"]
+    assert list(by_setting) == [setting.label for setting in COVISIT_SETTINGS]
+    best_setting = max(by_setting, key=by_setting.get)
+    covisited = by_setting[best_setting] > hybrid["tune_without_covisits"]
+    assert hybrid["chosen"]["co-visits"] == (best_setting if covisited else None)
+    assert hybrid["tune_ndcg"] == max(hybrid["tune_without_covisits"], *by_setting.values())
     base = ["ncf", "ease", "ials", "content", "popularity"]
-    assert hybrid["parts"] == base + ["recent"] * joined
+    assert hybrid["parts"] == base + ["recent"] * joined + ["covisits"] * covisited
     assert set(hybrid["chosen"]["weights"]) == set(hybrid["parts"])
     config = model_store.live_version("hybrid").config
     assert config["recency_decay"] == hybrid["chosen"]["recency decay"]
+    stored = config["covisits"] and CoVisitSetting(**config["covisits"]).label
+    assert stored == hybrid["chosen"]["co-visits"]
 
 
 @pytest.mark.parametrize("name", list(COMPONENTS))
@@ -267,6 +285,34 @@ def test_the_hybrid_blends_the_parts_rebuilt_on_a_new_catalogue(world):
     assert after.version == before.version
 
 
+def test_a_stored_hybrid_with_co_visits_scores_as_the_blend_it_was_fitted_as(world):
+    # The world's lists carry no order signal, so its Hybrid leaves the co-visits out: here a
+    # blend that holds them goes through packaging and the serving build as a trained one would.
+    live = hybrid_inference.live_component(deps())
+    data = read_interactions()
+    split = protocol.split(data, SEED)
+    counts = split.train_counts(data.width)
+    (covisited,) = covisits.fit(
+        data.services, split.train_users, split.train_services, counts, (COVISIT_SETTINGS[-1],)
+    )
+    parts = {**live.parts, "covisits": covisited}
+    blend = HybridComponent(0, parts, np.linspace(0.25, 1.0, len(parts)))
+    versions = {name: int(part.version) for name, part in parts.items() if name not in OWN_PARTS}
+    fitted = Fitted(blend, counts[1:], data.services.ids, versions, split.key)
+    artifact = HybridPipeline().package(fitted, {}, None)
+    stored = StoredModel("hybrid", 7, artifact.tensors, artifact.config)
+
+    rebuilt = hybrid_inference.build(stored, dict(live.parts))
+
+    assert list(rebuilt.parts) == list(parts) and rebuilt.version == 7
+    users, items = split.test.users, np.maximum(split.test.candidates(), 1)
+    expected = component_scorer(blend, data, split)(users, items)
+    np.testing.assert_allclose(component_scorer(rebuilt, data, split)(users, items), expected)
+    # The co-visits weigh in the scores compared: without them the blend scores otherwise.
+    without = HybridComponent(0, live.parts, blend.weights[:-1])
+    assert not np.allclose(component_scorer(without, data, split)(users, items), expected)
+
+
 def test_hybrid_waits_when_a_part_is_replaced_and_a_wider_margin_rejects(world):
     # Last in the module: it changes the world.
     stored = model_store.load("ease")
@@ -359,37 +405,42 @@ def _tune_features(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return standardised(scores)
 
 
-def test_the_recent_history_part_joins_with_the_decay_that_helps_most():
+def _blend(base: np.ndarray) -> Blend:
+    return Blend({"base": Counted(np.zeros(1))}, base, *fit_weights(base, np.random.default_rng(1)))
+
+
+def test_an_optional_part_joins_with_the_option_that_helps_most():
     rng = np.random.default_rng(0)
     base = _tune_features(np.full(300, 0.3), rng)[..., None]  # a weak part
-    columns = {0.7: 0.2, 0.85: 1.0, 0.95: 0.5}  # per decay, how much its part separates
-    column = {decay: _tune_features(np.full(300, lift), rng) for decay, lift in columns.items()}
-    ease = ease_component(3, np.array([10]), np.zeros((2, 2), np.float32), np.zeros(1))
-    without = fit_weights(base, np.random.default_rng(1))
+    lifts = {"low": 0.2, "best": 1.0, "middle": 0.5}  # per option, how much its part separates
+    options = {label: Counted(np.zeros(1)) for label in lifts}
+    columns = {
+        id(options[label]): _tune_features(np.full(300, lift), rng) for label, lift in lifts.items()
+    }
+    without = _blend(base)
 
-    parts, weights, ndcg, chosen = with_recent_history(
-        {"ease": ease}, base, without, lambda recent: column[recent.decay][..., None], 1
+    blend, by_option = with_best_option(
+        without, "recent", options, lambda part: columns[id(part)][..., None], 1
     )
 
-    assert chosen["recency decay"] == 0.85
-    assert isinstance(parts["recent"], RecentHistory) and parts["recent"].decay == 0.85
-    assert parts["recent"].version == 3  # it serves only while that EASE version is live
-    by_decay = chosen["tune_ndcg by recency decay"]
-    assert by_decay["0.85"] == ndcg > max(by_decay["0.7"], by_decay["0.95"], without[1])
-    assert weights[-1] > 0 and len(weights) == 2
+    assert list(blend.parts) == ["base", "recent"] and blend.parts["recent"] is options["best"]
+    assert (
+        by_option["best"] == blend.ndcg > max(by_option["low"], by_option["middle"], without.ndcg)
+    )
+    assert blend.weights[-1] > 0 and len(blend.weights) == 2
+    assert blend.features.shape == (300, 100, 2)
 
 
-def test_the_recent_history_part_stays_out_when_it_does_not_beat_the_blend_without_it():
+def test_an_optional_part_stays_out_when_it_does_not_beat_the_blend_without_it():
     rng = np.random.default_rng(0)
     base = _tune_features(np.full(300, 5.0), rng)[..., None]  # ranks every positive first
-    ease = ease_component(3, np.array([10]), np.zeros((2, 2), np.float32), np.zeros(1))
-    without = fit_weights(base, np.random.default_rng(1))
-    assert without[1] == 1.0
+    without = _blend(base)
+    assert without.ndcg == 1.0
+    options = {str(decay): Counted(np.zeros(1)) for decay in RECENCY_DECAYS}
 
-    parts, weights, ndcg, chosen = with_recent_history(
-        {"ease": ease}, base, without, lambda _: _tune_features(np.zeros(300), rng)[..., None], 1
+    blend, by_option = with_best_option(
+        without, "recent", options, lambda _: _tune_features(np.zeros(300), rng)[..., None], 1
     )
 
-    assert chosen["recency decay"] is None and "recent" not in parts
-    assert ndcg == 1.0 and weights.tolist() == without[0].tolist()
-    assert set(chosen["tune_ndcg by recency decay"]) == {"0.7", "0.85", "0.95"}
+    assert blend is without and "recent" not in blend.parts
+    assert set(by_option) == {"0.7", "0.85", "0.95"}

@@ -13,7 +13,8 @@ from recommender.engines.base.engine import ServingDeps
 from recommender.engines.base.scoring import ScoringComponent, ScoringEngine, offline_test_metrics
 from recommender.engines.ease import MODEL_NAME as EASE
 from recommender.engines.ease import inference as ease_inference
-from recommender.engines.hybrid import MODEL_NAME
+from recommender.engines.hybrid import MODEL_NAME, covisits
+from recommender.engines.hybrid.covisits import CoVisits, CoVisitSetting
 from recommender.engines.hybrid.model import (
     ContentSimilarity,
     HybridComponent,
@@ -25,17 +26,21 @@ from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ncf import MODEL_NAME as NCF
 from recommender.engines.ncf import inference as ncf_inference
 from recommender.evaluation.metrics import DEFAULT_KS
+from recommender.id_index import IdIndex
 from recommender.model_store.versions import NoModelError, StoredModel, stamp_name
 from recommender.store import stamps
 
 
 def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> HybridComponent:
     versions = stored.config["versions"]
+    service_ids = stored.tensors["service_ids"].numpy()
     parts: dict[str, ScoringComponent] = {}
     for name in stored.config["parts"]:
         if name == "popularity":
-            counts = stored.tensors["counts"].numpy()
-            parts[name] = popularity(stored.tensors["service_ids"].numpy(), counts)
+            parts[name] = popularity(service_ids, stored.tensors["counts"].numpy())
+            continue
+        if name == "covisits":
+            parts[name] = stored_covisits(stored, IdIndex(service_ids))
             continue
         part = live.get(EASE if name == "recent" else name)
         if part is None or part.version != versions[name]:
@@ -44,6 +49,16 @@ def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> Hybr
             RecentHistory(part, stored.config["recency_decay"]) if name == "recent" else part
         )
     return HybridComponent(stored.version, parts, stored.tensors["weights"].numpy())
+
+
+def stored_covisits(stored: StoredModel, services: IdIndex) -> CoVisits:
+    prefix = "covisits_"
+    arrays = {
+        key[len(prefix) :]: tensor.numpy()
+        for key, tensor in stored.tensors.items()
+        if key.startswith(prefix)
+    }
+    return covisits.from_arrays(services, arrays, CoVisitSetting(**stored.config["covisits"]))
 
 
 def live_component(deps: ServingDeps) -> HybridComponent | None:

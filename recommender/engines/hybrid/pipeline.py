@@ -5,14 +5,16 @@ Its parts are the live NCF, EASE and iALS versions, each used only when it was t
 very split (its recorded split key): a part trained on other data may have seen the validation
 items, and its weight would be learnt on leaked scores. Content similarity (live embeddings) and
 popularity (training positives) are always parts; with EASE, a recent-history part over it joins
-when it improves the blend (`with_recent_history`). The stored version names each part's version:
-serving builds the Hybrid only while those versions are live.
+when it improves the blend, and so do the co-visits of covisits.py, fitted here on the training
+lists (`with_best_option`: each with the setting that blends best). The stored version names each
+live part's version (serving builds the Hybrid only while those versions are live) and holds the
+co-visit weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -29,7 +31,8 @@ from recommender.engines.base.pipeline import (
 from recommender.engines.base.scoring import IdLists, ScoringComponent
 from recommender.engines.ease import MODEL_NAME as EASE
 from recommender.engines.ease import inference as ease_inference
-from recommender.engines.hybrid import MODEL_NAME
+from recommender.engines.hybrid import MODEL_NAME, covisits
+from recommender.engines.hybrid.covisits import CoVisits
 from recommender.engines.hybrid.model import (
     RECENCY_DECAYS,
     WEIGHT_GRID,
@@ -48,6 +51,7 @@ from recommender.model_store import versions as model_store
 from recommender.model_store.versions import NoModelError
 
 PERSONALISED = (NCF, EASE, IALS)
+OWN_PARTS = ("popularity", "covisits")  # fitted by this stage, stored in its version
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,9 @@ class Fitted:
     service_ids: np.ndarray
     versions: dict[str, int]
     split: str
-    recency_decay: float | None  # the RecentHistory part's, None without one
+
+    def part(self, name: str) -> ScoringComponent | None:
+        return self.model.parts.get(name)
 
 
 def live_parts() -> tuple[dict[str, Live], ContentSimilarity | None]:
@@ -106,36 +112,33 @@ def tune_features(
     return out
 
 
-def with_recent_history(
-    parts: dict[str, ScoringComponent],
-    features: np.ndarray,
-    without: tuple[np.ndarray, float],
-    tune_column: Callable[[RecentHistory], np.ndarray],
+@dataclass(frozen=True)
+class Blend:
+    parts: Mapping[str, ScoringComponent]
+    features: np.ndarray  # the parts' tune features, in order
+    weights: np.ndarray
+    ndcg: float  # the weights' tune NDCG@10
+
+
+def with_best_option(
+    blend: Blend,
+    name: str,
+    options: Mapping[str, ScoringComponent],
+    tune_column: Callable[[ScoringComponent], np.ndarray],
     users_seed: int,
-) -> tuple[dict[str, ScoringComponent], np.ndarray, float, dict]:
-    """The blend with a `RecentHistory` part over the live EASE, its decay and weights chosen
-    together on the tune users (the best NDCG@10 over `RECENCY_DECAYS`; `tune_column` gives the
-    part's tune features, as `features` holds the others'); the blend `without` it (its weights
-    and NDCG@10) where none does better."""
-    best = (without[1], None, without[0])
-    by_decay = {}
-    for decay in RECENCY_DECAYS:
-        recent = RecentHistory(parts[EASE], decay)
-        column = tune_column(recent)
-        weights, ndcg = fit_weights(
-            np.concatenate([features, column], axis=-1), np.random.default_rng(users_seed)
-        )
-        by_decay[str(decay)] = ndcg  # str: stored metadata keys are strings
-        if ndcg > best[0]:
-            best = (ndcg, recent, weights)
-    ndcg, recent, weights = best
-    chosen = {
-        "recency decay": None if recent is None else recent.decay,
-        "tune_ndcg by recency decay": by_decay,
-    }
-    if recent is None:
-        return parts, weights, ndcg, chosen
-    return {**parts, "recent": recent}, weights, ndcg, chosen
+) -> tuple[Blend, dict[str, float]]:
+    """`blend` with part `name` added as the option (label -> part) whose blend has the best
+    NDCG@10 on the tune users (`tune_column` gives an option's tune features, the weights are
+    fitted again on the same users), or `blend` unchanged where none does better; and each
+    option's NDCG@10 by label."""
+    best, by_option = blend, {}
+    for label, part in options.items():
+        features = np.concatenate([blend.features, tune_column(part)], axis=-1)
+        weights, ndcg = fit_weights(features, np.random.default_rng(users_seed))
+        by_option[label] = ndcg
+        if ndcg > best.ndcg:
+            best = Blend({**blend.parts, name: part}, features, weights, ndcg)
+    return best, by_option
 
 
 class HybridPipeline(CollaborativePipeline[Fitted]):
@@ -147,10 +150,37 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
 
     def train(self, data: Prepared, ctx: RunContext) -> Fitted:
         interactions, split = data.data, data.split
+        parts = self.base_parts(data, ctx)
+        counts = split.train_counts(interactions.width)[1:]
+        parts["popularity"] = popularity(interactions.services.ids, counts)
+        features = tune_features(
+            HybridComponent(0, parts, np.zeros(len(parts))), interactions, split, split.tune
+        )
+        # Every blend is fitted on the same tune users (a subset where there are many).
+        users_seed = int(ctx.rng.integers(2**32))
+        blend = Blend(parts, features, *fit_weights(features, np.random.default_rng(users_seed)))
+        blend, chosen = self.with_optional_parts(blend, data, users_seed, ctx)
+        versions = {
+            name: int(part.version) for name, part in blend.parts.items() if name not in OWN_PARTS
+        }
+        ctx.details.update(
+            parts=list(blend.parts),
+            versions=versions,
+            chosen={
+                "weights": dict(zip(blend.parts, blend.weights.tolist(), strict=True)),
+                **chosen,
+            },
+            tune_ndcg=blend.ndcg,
+        )
+        model = HybridComponent(0, blend.parts, blend.weights)
+        return Fitted(model, counts, interactions.services.ids, versions, split.key)
+
+    def base_parts(self, data: Prepared, ctx: RunContext) -> dict[str, ScoringComponent]:
+        """The live personalised engines trained on this split, and content similarity."""
         live, content = data.extra
         parts: dict[str, ScoringComponent] = {}
         for name in PERSONALISED:
-            if name in live and live[name].split == split.key:
+            if name in live and live[name].split == data.split.key:
                 parts[name] = live[name].component
         ctx.details["left_out"] = {
             name: "not live" if name not in live else "trained on another split"
@@ -161,50 +191,69 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
             raise DataValidationError("no personalised engine is live on this split to blend")
         if content is not None:
             parts["content"] = content
-        counts = split.train_counts(interactions.width)[1:]
-        parts["popularity"] = popularity(interactions.services.ids, counts)
-        features = tune_features(
-            HybridComponent(0, parts, np.zeros(len(parts))), interactions, split, split.tune
-        )
-        # Every blend is fitted on the same tune users (a subset where there are many).
-        users_seed = int(ctx.rng.integers(2**32))
-        weights, tune_ndcg = fit_weights(features, np.random.default_rng(users_seed))
-        ctx.details["tune_without_recent"] = tune_ndcg
+        return parts
+
+    def with_optional_parts(
+        self, blend: Blend, data: Prepared, users_seed: int, ctx: RunContext
+    ) -> tuple[Blend, dict]:
+        """`blend` with the recent-history part (EASE only) and then the co-visits, each where
+        it improves the blend; what was tried goes to the step details."""
+        interactions, split = data.data, data.split
+
+        def tune_column(part: ScoringComponent) -> np.ndarray:
+            alone = HybridComponent(0, {"option": part}, np.zeros(1))
+            return tune_features(alone, interactions, split, split.tune)
+
+        ctx.details["tune_without_recent"] = blend.ndcg
         chosen: dict = {"recency decay": None}
-        if EASE in parts:
-
-            def tune_column(recent: RecentHistory) -> np.ndarray:
-                alone = HybridComponent(0, {"recent": recent}, np.zeros(1))
-                return tune_features(alone, interactions, split, split.tune)
-
-            parts, weights, tune_ndcg, chosen = with_recent_history(
-                parts, features, (weights, tune_ndcg), tune_column, users_seed
-            )
-        model = HybridComponent(0, parts, weights)
-        versions = {name: int(part.version) for name, part in parts.items() if name != "popularity"}
-        ctx.details.update(
-            parts=list(parts),
-            versions=versions,
-            grid={"weights per part": list(WEIGHT_GRID), "recency decay": list(RECENCY_DECAYS)},
-            chosen={"weights": dict(zip(parts, weights.tolist(), strict=True)), **chosen},
-            tune_ndcg=tune_ndcg,
+        if EASE in blend.parts:
+            recent = {str(d): RecentHistory(blend.parts[EASE], d) for d in RECENCY_DECAYS}
+            blend, by_decay = with_best_option(blend, "recent", recent, tune_column, users_seed)
+            chosen["tune_ndcg by recency decay"] = by_decay  # str keys: stored metadata's
+            if "recent" in blend.parts:
+                chosen["recency decay"] = blend.parts["recent"].decay
+        ctx.details["tune_without_covisits"] = blend.ndcg
+        fitted = covisits.fit(
+            interactions.services,
+            split.train_users,
+            split.train_services,
+            split.train_counts(interactions.width),
         )
-        decay = chosen["recency decay"]
-        return Fitted(model, counts, interactions.services.ids, versions, split.key, decay)
+        options = {part.setting.label: part for part in fitted}
+        blend, by_setting = with_best_option(blend, "covisits", options, tune_column, users_seed)
+        covisited = blend.parts.get("covisits")
+        chosen["co-visits"] = covisited.setting.label if isinstance(covisited, CoVisits) else None
+        chosen["tune_ndcg by co-visits"] = by_setting
+        ctx.details["grid"] = {
+            "weights per part": list(WEIGHT_GRID),
+            "recency decay": list(RECENCY_DECAYS),
+            "co-visits": list(options),
+        }
+        return blend, chosen
 
     def package(self, model: Fitted, metrics: dict, ctx: RunContext) -> Artifact:
+        recent, covisited = model.part("recent"), model.part("covisits")
+        tensors = {
+            "weights": torch.from_numpy(model.model.weights),
+            "service_ids": torch.tensor(model.service_ids),
+            "counts": torch.from_numpy(model.counts.astype(np.float32)),
+        }
+        if isinstance(covisited, CoVisits):
+            tensors.update(
+                {
+                    f"covisits_{key}": torch.from_numpy(a)
+                    for key, a in covisits.arrays(covisited).items()
+                }
+            )
         return Artifact(
             MODEL_NAME,
-            {
-                "weights": torch.from_numpy(model.model.weights),
-                "service_ids": torch.tensor(model.service_ids),
-                "counts": torch.from_numpy(model.counts.astype(np.float32)),
-            },
+            tensors,
             {
                 "parts": list(model.model.parts),
                 "versions": model.versions,
                 "split": model.split,
-                "recency_decay": model.recency_decay,
+                "recency_decay": recent.decay if isinstance(recent, RecentHistory) else None,
+                "covisits": asdict(covisited.setting) if isinstance(covisited, CoVisits) else None,
             },
         )
 
