@@ -1,11 +1,13 @@
-"""What the Hybrid's recent-history part adds to a request: its serving path (one user, 1,000
-candidates) beside EASE's part, whose B it reads, at several history lengths.
+"""What the Hybrid's recent-history and co-visit parts add to a request: their serving paths (one
+user, 1,000 candidates) beside EASE's part, at several history lengths.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hybrid_parts.py [--services 5000]
         [--candidates 1000] [--histories 5,20,100] [--seed 42]
 
 B is a random dense matrix of the serving benchmark's catalogue size (the cost of a gather does
-not depend on the values); times are timeit's best of 5 runs of 2,000 calls.
+not depend on the values); the co-visit weights a random sparse matrix with MAX_NEIGHBOURS per
+service (its largest size) and the wider window; times are timeit's best of 5 runs of 2,000
+calls.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ def per_call_ms(score, calls: int = 2000) -> float:
 
 
 def main() -> None:
+    from scipy import sparse
+
     from recommender.engines.base.scoring import IdLists
     from recommender.engines.ease.model import component
+    from recommender.engines.hybrid.covisits import MAX_NEIGHBOURS, SETTINGS, CoVisits
     from recommender.engines.hybrid.model import RecentHistory
+    from recommender.id_index import IdIndex
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=5000)
@@ -42,15 +48,24 @@ def main() -> None:
     weights[1:, 1:] = rng.random((n, n), dtype=np.float32)
     ease = component(1, ids, weights, rng.random(n))
     recent = RecentHistory(ease, 0.85)
+    neighbours = sparse.vstack(  # row 0 (unknown ids) empty
+        [
+            sparse.csr_matrix((1, n + 1), dtype=np.float32),
+            sparse.random(n, n + 1, density=MAX_NEIGHBOURS / n, dtype=np.float32, rng=rng),
+        ],
+        format="csr",
+    )
+    covisits = CoVisits(IdIndex(ids), neighbours, max(SETTINGS, key=lambda s: s.window))
     candidates = rng.choice(ids, args.candidates, replace=False)[None]
     user = np.zeros(1, dtype=np.int64)
-    print("| history length | EASE part ms | recent-history part ms |")
-    print("|---:|---:|---:|")
+    print("| history length | EASE part ms | recent-history part ms | co-visit part ms |")
+    print("|---:|---:|---:|---:|")
     for length in (int(value) for value in args.histories.split(",")):
         history = IdLists.one(rng.choice(ids, length, replace=False))
         ease_ms = per_call_ms(lambda h=history: ease.batch_scores(user, h, candidates))
         recent_ms = per_call_ms(lambda h=history: recent.batch_scores(user, h, candidates))
-        print(f"| {length} | {ease_ms:.3f} | {recent_ms:.3f} |")
+        covisit_ms = per_call_ms(lambda h=history: covisits.batch_scores(user, h, candidates))
+        print(f"| {length} | {ease_ms:.3f} | {recent_ms:.3f} | {covisit_ms:.3f} |")
 
 
 if __name__ == "__main__":

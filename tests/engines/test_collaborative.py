@@ -18,6 +18,7 @@ from recommender.engines.ease.model import ease_weights, gram, modelled_rows
 from recommender.engines.ease.pipeline import EASEConfig, EASEPipeline
 from recommender.engines.hybrid import covisits
 from recommender.engines.hybrid import inference as hybrid_inference
+from recommender.engines.hybrid import pipeline as hybrid_pipeline
 from recommender.engines.hybrid.covisits import SETTINGS as COVISIT_SETTINGS
 from recommender.engines.hybrid.covisits import CoVisitSetting
 from recommender.engines.hybrid.model import (
@@ -444,3 +445,19 @@ def test_an_optional_part_stays_out_when_it_does_not_beat_the_blend_without_it()
 
     assert blend is without and "recent" not in blend.parts
     assert set(by_option) == {"0.7", "0.85", "0.95"}
+
+
+def test_an_option_left_at_weight_zero_stays_out_but_its_better_weights_are_kept(monkeypatch):
+    rng = np.random.default_rng(0)
+    without = _blend(_tune_features(np.full(300, 0.3), rng)[..., None])
+    # The search over the wider blend ends better on the tune users with the option at 0.
+    refit = (np.array([0.5, 0.0]), without.ndcg + 0.01)
+    monkeypatch.setattr(hybrid_pipeline, "fit_weights", lambda features, rng: refit)
+    option = Counted(np.zeros(1))
+
+    blend, by_option = with_best_option(
+        without, "covisits", {"only": option}, lambda _: without.features, 1
+    )
+
+    assert list(blend.parts) == ["base"] and blend.features is without.features
+    assert blend.weights.tolist() == [0.5] and blend.ndcg == by_option["only"] == refit[1]

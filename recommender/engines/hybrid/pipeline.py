@@ -130,13 +130,18 @@ def with_best_option(
     """`blend` with part `name` added as the option (label -> part) whose blend has the best
     NDCG@10 on the tune users (`tune_column` gives an option's tune features, the weights are
     fitted again on the same users), or `blend` unchanged where none does better; and each
-    option's NDCG@10 by label."""
+    option's NDCG@10 by label. Coordinate ascent over more columns can end on weights that are
+    better and leave the new part at 0: then the better weights are kept, without the part."""
     best, by_option = blend, {}
     for label, part in options.items():
         features = np.concatenate([blend.features, tune_column(part)], axis=-1)
         weights, ndcg = fit_weights(features, np.random.default_rng(users_seed))
         by_option[label] = ndcg
-        if ndcg > best.ndcg:
+        if ndcg <= best.ndcg:
+            continue
+        if weights[-1] == 0:
+            best = Blend(blend.parts, blend.features, weights[:-1], ndcg)
+        else:
             best = Blend({**blend.parts, name: part}, features, weights, ndcg)
     return best, by_option
 
