@@ -5,9 +5,9 @@ user, 1,000 candidates) beside EASE's part, at several history lengths.
         [--candidates 1000] [--histories 5,20,100] [--seed 42]
 
 B is a random dense matrix of the serving benchmark's catalogue size (the cost of a gather does
-not depend on the values); the co-visit weights a random sparse matrix with MAX_NEIGHBOURS per
-service (its largest size) and the wider window; times are timeit's best of 5 runs of 2,000
-calls.
+not depend on the values); the co-visit weights a random sparse float64 matrix (as served) with
+MAX_NEIGHBOURS per service (its largest size) and the wider window; times are timeit's best of 5
+runs of 2,000 calls.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def main() -> None:
     recent = RecentHistory(ease, 0.85)
     neighbours = sparse.vstack(  # row 0 (unknown ids) empty
         [
-            sparse.csr_matrix((1, n + 1), dtype=np.float32),
-            sparse.random(n, n + 1, density=MAX_NEIGHBOURS / n, dtype=np.float32, rng=rng),
+            sparse.csr_matrix((1, n + 1), dtype=np.float64),
+            sparse.random(n, n + 1, density=MAX_NEIGHBOURS / n, dtype=np.float64, rng=rng),
         ],
         format="csr",
     )

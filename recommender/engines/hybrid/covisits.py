@@ -49,7 +49,9 @@ SETTINGS = tuple(CoVisitSetting(w, e) for w in WINDOWS for e in EXPONENTS)
 @dataclass(frozen=True)
 class CoVisits:
     services: IdIndex
-    weights: sparse.csr_matrix  # [n + 1, n + 1] over the services' rows; row 0 (unknown) empty
+    # [n + 1, n + 1] over the services' rows, row 0 (unknown) empty; stored as float32, summed
+    # in float64 (`fit` and `from_arrays` convert once).
+    weights: sparse.csr_matrix
     setting: CoVisitSetting
     version: int = 0  # fitted by the Hybrid stage, stored with its weights
 
@@ -59,8 +61,12 @@ class CoVisits:
         rows = self.services.rows(candidates).reshape(candidates.shape)
         owners, history, after = latest_entries(histories, self.services.rows(histories.ids))
         recent = after < self.setting.window
+        # In the weights' dtype: a product of mixed dtypes would copy every weight each call.
         profile = sparse.csr_matrix(
-            (HISTORY_DECAY ** after[recent].astype(np.float64), (owners[recent], history[recent])),
+            (
+                (HISTORY_DECAY ** after[recent]).astype(self.weights.dtype),
+                (owners[recent], history[recent]),
+            ),
             shape=(len(histories), self.services.rows_total),
         )
         return np.take_along_axis((profile @ self.weights).toarray(), rows, axis=1)
@@ -115,7 +121,10 @@ def fit(
     width = services.rows_total
     counts = {w: pair_counts(users, service_rows, width, w) for w in {s.window for s in settings}}
     return [
-        CoVisits(services, neighbours(counts[s.window], positives, s.exponent), s) for s in settings
+        CoVisits(
+            services, neighbours(counts[s.window], positives, s.exponent).astype(np.float64), s
+        )
+        for s in settings
     ]
 
 
@@ -132,6 +141,7 @@ def arrays(part: CoVisits) -> dict[str, np.ndarray]:
 def from_arrays(services: IdIndex, stored: dict[str, np.ndarray], setting: CoVisitSetting):
     width = services.rows_total
     weights = sparse.csr_matrix(
-        (stored["data"], stored["indices"], stored["indptr"]), shape=(width, width)
+        (stored["data"].astype(np.float64), stored["indices"], stored["indptr"]),
+        shape=(width, width),
     )
     return CoVisits(services, weights, setting)
