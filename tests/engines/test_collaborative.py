@@ -23,6 +23,7 @@ from recommender.engines.hybrid.covisits import SETTINGS as COVISIT_SETTINGS
 from recommender.engines.hybrid.covisits import CoVisitSetting
 from recommender.engines.hybrid.model import (
     RECENCY_DECAYS,
+    WEIGHT_GRID,
     ContentSimilarity,
     HybridComponent,
     RecentHistory,
@@ -43,6 +44,7 @@ from recommender.engines.ncf import inference as ncf_inference
 from recommender.engines.ncf.pipeline import NCFPipeline
 from recommender.engines.popularity.pipeline import PopularityPipeline
 from recommender.evaluation import protocol
+from recommender.evaluation.metrics import positive_ranks, ranking_metrics
 from recommender.model_store import versions as model_store
 from recommender.model_store.versions import StoredModel
 from recommender.models.ops import PipelineMetadata
@@ -347,6 +349,29 @@ def test_hybrid_weights_follow_the_informative_part_and_features_are_standardise
     assert ndcg > 0.5
     scaled = standardised(np.stack([informative * 7 + 3, informative], axis=-1))
     np.testing.assert_allclose(scaled[..., 0], scaled[..., 1])  # scale and offset removed
+
+
+def test_hybrid_weights_are_a_grid_point_no_single_weight_change_improves():
+    rng = np.random.default_rng(4)
+    scores = rng.random((200, 50, 3))
+    scores[:, 0] += np.array([0.3, 0.2, 0.1]) * rng.random((200, 3))  # three weak parts
+    features = standardised(scores)
+
+    weights, ndcg = fit_weights(features, rng)
+
+    def ndcg_of(trial: np.ndarray) -> float:
+        combined = features @ trial
+        ranks = positive_ranks(combined[:, 0], combined[:, 1:])
+        return ranking_metrics(ranks, (10,))["ndcg@10"]
+
+    assert set(weights.tolist()) <= set(WEIGHT_GRID) and weights.any()
+    assert ndcg == ndcg_of(weights) >= ndcg_of(np.ones(3))  # it starts from equal weights
+    for part in range(3):
+        for value in WEIGHT_GRID:
+            trial = weights.copy()
+            trial[part] = value
+            if trial.any():
+                assert ndcg_of(trial) <= ndcg
 
 
 class Counted:

@@ -72,7 +72,9 @@ class CoVisits:
         return np.take_along_axis((profile @ self.weights).toarray(), rows, axis=1)
 
 
-def pair_counts(users: np.ndarray, services: np.ndarray, width: int, window: int):
+def pair_counts(
+    users: np.ndarray, services: np.ndarray, width: int, window: int
+) -> sparse.csr_matrix:
     """[width, width] symmetric CSR: per pair of entries at most `window` apart in one user's
     list, PAIR_DECAY ** (distance - 1). `users` and `services` are the (user row, service row)
     pairs grouped by user in ascending order, each user's oldest first (the split's order)."""
@@ -94,7 +96,7 @@ def pair_counts(users: np.ndarray, services: np.ndarray, width: int, window: int
 
 def neighbours(
     counts: sparse.csr_matrix, positives: np.ndarray, exponent: float, keep: int = MAX_NEIGHBOURS
-):
+) -> sparse.csr_matrix:
     """`counts` over (1 + the column's training positives) ** exponent, each row's `keep`
     largest kept (ties: the lower column), as float32 CSR."""
     scaled = counts.astype(np.float64, copy=True)
@@ -138,7 +140,9 @@ def arrays(part: CoVisits) -> dict[str, np.ndarray]:
     }
 
 
-def from_arrays(services: IdIndex, stored: dict[str, np.ndarray], setting: CoVisitSetting):
+def from_arrays(
+    services: IdIndex, stored: dict[str, np.ndarray], setting: CoVisitSetting
+) -> CoVisits:
     width = services.rows_total
     weights = sparse.csr_matrix(
         (stored["data"].astype(np.float64), stored["indices"], stored["indptr"]),
