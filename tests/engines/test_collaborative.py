@@ -16,7 +16,7 @@ from recommender.engines.ease import inference as ease_inference
 from recommender.engines.ease.model import component as ease_component
 from recommender.engines.ease.model import ease_weights, gram, modelled_rows
 from recommender.engines.ease.pipeline import EASEConfig, EASEPipeline
-from recommender.engines.hybrid import covisits
+from recommender.engines.hybrid import covisits, text
 from recommender.engines.hybrid import inference as hybrid_inference
 from recommender.engines.hybrid import pipeline as hybrid_pipeline
 from recommender.engines.hybrid.covisits import SETTINGS as COVISIT_SETTINGS
@@ -37,6 +37,7 @@ from recommender.engines.hybrid.pipeline import (
     HybridPipeline,
     with_best_option,
 )
+from recommender.engines.hybrid.text import DECAYS as TEXT_DECAYS
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ials.pipeline import IALSConfig, IALSPipeline
 from recommender.engines.ncf import MODEL_NAME as NCF
@@ -130,14 +131,22 @@ def test_settings_are_chosen_on_the_tune_part_and_recorded(world):
     best_setting = max(by_setting, key=by_setting.get)
     covisited = by_setting[best_setting] > hybrid["tune_without_covisits"]
     assert hybrid["chosen"]["co-visits"] == (best_setting if covisited else None)
-    assert hybrid["tune_ndcg"] == max(hybrid["tune_without_covisits"], *by_setting.values())
+    assert hybrid["tune_without_text"] == max(hybrid["tune_without_covisits"], *by_setting.values())
+    by_text = hybrid["chosen"]["tune_ndcg by text decay"]
+    assert [float(decay) for decay in by_text] == list(TEXT_DECAYS)
+    best_text = max(TEXT_DECAYS, key=lambda decay: by_text[str(decay)])
+    worded = by_text[str(best_text)] > hybrid["tune_without_text"]
+    assert hybrid["chosen"]["text decay"] == (best_text if worded else None)
+    assert hybrid["tune_ndcg"] == max(hybrid["tune_without_text"], *by_text.values())
     base = ["ncf", "ease", "ials", "content", "popularity"]
-    assert hybrid["parts"] == base + ["recent"] * joined + ["covisits"] * covisited
+    optional = ["recent"] * joined + ["covisits"] * covisited + ["text"] * worded
+    assert hybrid["parts"] == base + optional
     assert set(hybrid["chosen"]["weights"]) == set(hybrid["parts"])
     config = model_store.live_version("hybrid").config
     assert config["recency_decay"] == hybrid["chosen"]["recency decay"]
     stored = config["covisits"] and CoVisitSetting(**config["covisits"]).label
     assert stored == hybrid["chosen"]["co-visits"]
+    assert config["text_decay"] == hybrid["chosen"]["text decay"]
 
 
 @pytest.mark.parametrize("name", list(COMPONENTS))
@@ -288,9 +297,9 @@ def test_the_hybrid_blends_the_parts_rebuilt_on_a_new_catalogue(world):
     assert after.version == before.version
 
 
-def test_a_stored_hybrid_with_co_visits_scores_as_the_blend_it_was_fitted_as(world):
-    # The world's lists carry no order signal, so its Hybrid leaves the co-visits out: here a
-    # blend that holds them goes through packaging and the serving build as a trained one would.
+def test_a_stored_hybrid_with_its_own_parts_scores_as_the_blend_it_was_fitted_as(world):
+    # Whichever optional parts the world's Hybrid kept, here a blend that holds the co-visits and
+    # the text similarity goes through packaging and the serving build as a trained one would.
     live = hybrid_inference.live_component(deps())
     data = read_interactions()
     split = protocol.split(data, SEED)
@@ -298,7 +307,9 @@ def test_a_stored_hybrid_with_co_visits_scores_as_the_blend_it_was_fitted_as(wor
     (covisited,) = covisits.fit(
         data.services, split.train_users, split.train_services, counts, (COVISIT_SETTINGS[-1],)
     )
-    parts = {**live.parts, "covisits": covisited}
+    worded = text.fit(data.services, text.read_texts())[-1]
+    base = {name: part for name, part in live.parts.items() if name not in ("covisits", "text")}
+    parts = {**base, "covisits": covisited, "text": worded}
     blend = HybridComponent(0, parts, np.linspace(0.25, 1.0, len(parts)))
     versions = {name: int(part.version) for name, part in parts.items() if name not in OWN_PARTS}
     fitted = Fitted(blend, counts[1:], data.services.ids, versions, split.key)
@@ -308,12 +319,17 @@ def test_a_stored_hybrid_with_co_visits_scores_as_the_blend_it_was_fitted_as(wor
     rebuilt = hybrid_inference.build(stored, dict(live.parts))
 
     assert list(rebuilt.parts) == list(parts) and rebuilt.version == 7
+    assert rebuilt.parts["text"].decay == worded.decay == text.DECAYS[-1]
     users, items = split.test.users, np.maximum(split.test.candidates(), 1)
     expected = component_scorer(blend, data, split)(users, items)
     np.testing.assert_allclose(component_scorer(rebuilt, data, split)(users, items), expected)
-    # The co-visits weigh in the scores compared: without them the blend scores otherwise.
-    without = HybridComponent(0, live.parts, blend.weights[:-1])
-    assert not np.allclose(component_scorer(without, data, split)(users, items), expected)
+    # Both own parts weigh in the scores compared: without either the blend scores otherwise.
+    for left_out in ("covisits", "text"):
+        kept = [name != left_out for name in parts]
+        without = HybridComponent(
+            0, {n: p for n, p in parts.items() if n != left_out}, blend.weights[kept]
+        )
+        assert not np.allclose(component_scorer(without, data, split)(users, items), expected)
 
 
 def test_hybrid_waits_when_a_part_is_replaced_and_a_wider_margin_rejects(world):

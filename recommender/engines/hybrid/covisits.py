@@ -6,7 +6,8 @@ a few places apart in one list say more about each other than two anywhere in it
 EASE and iALS see. Per pair of entries of one user's training list at most `window` places apart
 (either order), the pair counts PAIR_DECAY ** (distance - 1); a candidate's weight from a service
 is that count over (1 + the candidate's training positives) ** `exponent`, so that popular
-services do not tie to everything; each service keeps its MAX_NEIGHBOURS largest weights. A
+services do not tie to everything; each service keeps its MAX_NEIGHBOURS largest weights
+(neighbours.py). A
 user's score for a candidate sums the weights from the last `window` services of their history,
 the latest weighing 1 and each older one HISTORY_DECAY times the one after it (a service listed
 twice counts once, at its latest place). This is the item-neighbourhood model of session-based
@@ -23,12 +24,11 @@ import numpy as np
 from scipy import sparse
 
 from recommender.engines.base.scoring import IdLists
-from recommender.engines.ease.model import latest_entries
+from recommender.engines.hybrid import neighbours as shared
 from recommender.id_index import IdIndex
 
 PAIR_DECAY = 0.8
 HISTORY_DECAY = 0.9
-MAX_NEIGHBOURS = 500  # per service: bounds the stored model and a request's sparse product
 WINDOWS = (10, 20)
 EXPONENTS = (0.25, 0.5)
 
@@ -58,18 +58,14 @@ class CoVisits:
     def batch_scores(
         self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
     ) -> np.ndarray:
-        rows = self.services.rows(candidates).reshape(candidates.shape)
-        owners, history, after = latest_entries(histories, self.services.rows(histories.ids))
-        recent = after < self.setting.window
-        # In the weights' dtype: a product of mixed dtypes would copy every weight each call.
-        profile = sparse.csr_matrix(
-            (
-                (HISTORY_DECAY ** after[recent]).astype(self.weights.dtype),
-                (owners[recent], history[recent]),
-            ),
-            shape=(len(histories), self.services.rows_total),
+        return shared.history_scores(
+            self.services,
+            self.weights,
+            histories,
+            candidates,
+            HISTORY_DECAY,
+            self.setting.window,
         )
-        return np.take_along_axis((profile @ self.weights).toarray(), rows, axis=1)
 
 
 def pair_counts(
@@ -95,20 +91,16 @@ def pair_counts(
 
 
 def neighbours(
-    counts: sparse.csr_matrix, positives: np.ndarray, exponent: float, keep: int = MAX_NEIGHBOURS
+    counts: sparse.csr_matrix,
+    positives: np.ndarray,
+    exponent: float,
+    keep: int = shared.MAX_NEIGHBOURS,
 ) -> sparse.csr_matrix:
     """`counts` over (1 + the column's training positives) ** exponent, each row's `keep`
     largest kept (ties: the lower column), as float32 CSR."""
     scaled = counts.astype(np.float64, copy=True)
     scaled.data /= (1.0 + positives[scaled.indices]) ** exponent
-    rows = np.repeat(np.arange(scaled.shape[0]), np.diff(scaled.indptr))
-    order = np.lexsort((scaled.indices, -scaled.data, rows))
-    rank = np.arange(len(order)) - scaled.indptr[rows[order]]
-    kept = np.sort(order[rank < keep])
-    return sparse.csr_matrix(
-        (scaled.data[kept].astype(np.float32), (rows[kept], scaled.indices[kept])),
-        shape=scaled.shape,
-    )
+    return shared.top_per_row(scaled, keep)
 
 
 def fit(
@@ -132,20 +124,10 @@ def fit(
 
 def arrays(part: CoVisits) -> dict[str, np.ndarray]:
     """The part's weights as the arrays a stored version holds (see `from_arrays`)."""
-    weights = part.weights
-    return {
-        "indptr": weights.indptr.astype(np.int64),
-        "indices": weights.indices.astype(np.int64),
-        "data": weights.data.astype(np.float32),
-    }
+    return shared.arrays(part.weights)
 
 
 def from_arrays(
     services: IdIndex, stored: dict[str, np.ndarray], setting: CoVisitSetting
 ) -> CoVisits:
-    width = services.rows_total
-    weights = sparse.csr_matrix(
-        (stored["data"].astype(np.float64), stored["indices"], stored["indptr"]),
-        shape=(width, width),
-    )
-    return CoVisits(services, weights, setting)
+    return CoVisits(services, shared.from_arrays(stored, services.rows_total), setting)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from recommender.engines.autoencoders import EMBEDDINGS_MODEL
 from recommender.engines.autoencoders import embeddings as emb
 from recommender.engines.base.engine import ServingDeps
 from recommender.engines.base.scoring import ScoringComponent, ScoringEngine, offline_test_metrics
 from recommender.engines.ease import MODEL_NAME as EASE
 from recommender.engines.ease import inference as ease_inference
-from recommender.engines.hybrid import MODEL_NAME, covisits
-from recommender.engines.hybrid.covisits import CoVisits, CoVisitSetting
+from recommender.engines.hybrid import MODEL_NAME, covisits, text
+from recommender.engines.hybrid.covisits import CoVisitSetting
 from recommender.engines.hybrid.model import (
     ContentSimilarity,
     HybridComponent,
@@ -34,13 +36,19 @@ from recommender.store import stamps
 def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> HybridComponent:
     versions = stored.config["versions"]
     service_ids = stored.tensors["service_ids"].numpy()
+    services = IdIndex(service_ids)
     parts: dict[str, ScoringComponent] = {}
     for name in stored.config["parts"]:
         if name == "popularity":
             parts[name] = popularity(service_ids, stored.tensors["counts"].numpy())
             continue
         if name == "covisits":
-            parts[name] = stored_covisits(stored, IdIndex(service_ids))
+            setting = CoVisitSetting(**stored.config["covisits"])
+            parts[name] = covisits.from_arrays(services, stored_arrays(stored, name), setting)
+            continue
+        if name == "text":
+            decay = stored.config["text_decay"]
+            parts[name] = text.from_arrays(services, stored_arrays(stored, name), decay)
             continue
         part = live.get(EASE if name == "recent" else name)
         if part is None or part.version != versions[name]:
@@ -51,14 +59,14 @@ def build(stored: StoredModel, live: dict[str, ScoringComponent | None]) -> Hybr
     return HybridComponent(stored.version, parts, stored.tensors["weights"].numpy())
 
 
-def stored_covisits(stored: StoredModel, services: IdIndex) -> CoVisits:
-    prefix = "covisits_"
-    arrays = {
+def stored_arrays(stored: StoredModel, part: str) -> dict[str, np.ndarray]:
+    """The arrays the version holds for `part` (its tensors named `part`_...)."""
+    prefix = f"{part}_"
+    return {
         key[len(prefix) :]: tensor.numpy()
         for key, tensor in stored.tensors.items()
         if key.startswith(prefix)
     }
-    return covisits.from_arrays(services, arrays, CoVisitSetting(**stored.config["covisits"]))
 
 
 def live_component(deps: ServingDeps) -> HybridComponent | None:

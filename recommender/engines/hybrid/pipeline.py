@@ -6,9 +6,10 @@ very split (its recorded split key): a part trained on other data may have seen 
 items, and its weight would be learnt on leaked scores. Content similarity (live embeddings) and
 popularity (training positives) are always parts; with EASE, a recent-history part over it joins
 when it improves the blend, and so do the co-visits of covisits.py, fitted here on the training
-lists (`with_best_option`: each with the setting that blends best). The stored version names each
-live part's version (serving builds the Hybrid only while those versions are live) and holds the
-co-visit weights.
+lists, and the text similarity of text.py, fitted on the services' names and descriptions
+(`with_best_option`: each with the setting that blends best). The stored version names each live
+part's version (serving builds the Hybrid only while those versions are live) and holds the
+co-visit weights and text similarities.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from recommender.engines.base.pipeline import (
 from recommender.engines.base.scoring import IdLists, ScoringComponent
 from recommender.engines.ease import MODEL_NAME as EASE
 from recommender.engines.ease import inference as ease_inference
-from recommender.engines.hybrid import MODEL_NAME, covisits
+from recommender.engines.hybrid import MODEL_NAME, covisits, text
 from recommender.engines.hybrid.covisits import CoVisits
 from recommender.engines.hybrid.model import (
     RECENCY_DECAYS,
@@ -42,6 +43,7 @@ from recommender.engines.hybrid.model import (
     fit_weights,
     popularity,
 )
+from recommender.engines.hybrid.text import TextSimilarity
 from recommender.engines.ials import MODEL_NAME as IALS
 from recommender.engines.ials import inference as ials_inference
 from recommender.engines.ncf import MODEL_NAME as NCF
@@ -51,7 +53,7 @@ from recommender.model_store import versions as model_store
 from recommender.model_store.versions import NoModelError
 
 PERSONALISED = (NCF, EASE, IALS)
-OWN_PARTS = ("popularity", "covisits")  # fitted by this stage, stored in its version
+OWN_PARTS = ("popularity", "covisits", "text")  # fitted by this stage, stored in its version
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ class Fitted:
 
     def part(self, name: str) -> ScoringComponent | None:
         return self.model.parts.get(name)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the stage reads besides the interactions."""
+
+    live: dict[str, Live]
+    content: ContentSimilarity | None
+    texts: dict[int, str]  # service id -> name, tagline and description
 
 
 def live_parts() -> tuple[dict[str, Live], ContentSimilarity | None]:
@@ -150,8 +161,8 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
     name = "Hybrid"
     label = "Hybrid"
 
-    def extra(self, ctx: RunContext):
-        return live_parts()
+    def extra(self, ctx: RunContext) -> Inputs:
+        return Inputs(*live_parts(), text.read_texts())
 
     def train(self, data: Prepared, ctx: RunContext) -> Fitted:
         interactions, split = data.data, data.split
@@ -182,7 +193,7 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
 
     def base_parts(self, data: Prepared, ctx: RunContext) -> dict[str, ScoringComponent]:
         """The live personalised engines trained on this split, and content similarity."""
-        live, content = data.extra
+        live, content = data.extra.live, data.extra.content
         parts: dict[str, ScoringComponent] = {}
         for name in PERSONALISED:
             if name in live and live[name].split == data.split.key:
@@ -201,8 +212,9 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
     def with_optional_parts(
         self, blend: Blend, data: Prepared, users_seed: int, ctx: RunContext
     ) -> tuple[Blend, dict]:
-        """`blend` with the recent-history part (EASE only) and then the co-visits, each where
-        it improves the blend; what was tried goes to the step details."""
+        """`blend` with the recent-history part (EASE only), then the co-visits, then the text
+        similarity, each where it improves the blend; what was tried goes to the step
+        details."""
         interactions, split = data.data, data.split
 
         def tune_column(part: ScoringComponent) -> np.ndarray:
@@ -229,15 +241,23 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
         covisited = blend.parts.get("covisits")
         chosen["co-visits"] = covisited.setting.label if isinstance(covisited, CoVisits) else None
         chosen["tune_ndcg by co-visits"] = by_setting
+        ctx.details["tune_without_text"] = blend.ndcg
+        fitted_text = text.fit(interactions.services, data.extra.texts)
+        worded = {str(part.decay): part for part in fitted_text}
+        blend, by_decay = with_best_option(blend, "text", worded, tune_column, users_seed)
+        similar = blend.parts.get("text")
+        chosen["text decay"] = similar.decay if isinstance(similar, TextSimilarity) else None
+        chosen["tune_ndcg by text decay"] = by_decay
         ctx.details["grid"] = {
             "weights per part": list(WEIGHT_GRID),
             "recency decay": list(RECENCY_DECAYS),
             "co-visits": list(options),
+            "text decay": list(text.DECAYS),
         }
         return blend, chosen
 
     def package(self, model: Fitted, metrics: dict, ctx: RunContext) -> Artifact:
-        recent, covisited = model.part("recent"), model.part("covisits")
+        recent, covisited, similar = (model.part(name) for name in ("recent", "covisits", "text"))
         tensors = {
             "weights": torch.from_numpy(model.model.weights),
             "service_ids": torch.tensor(model.service_ids),
@@ -250,6 +270,10 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
                     for key, a in covisits.arrays(covisited).items()
                 }
             )
+        if isinstance(similar, TextSimilarity):
+            tensors.update(
+                {f"text_{key}": torch.from_numpy(a) for key, a in text.arrays(similar).items()}
+            )
         return Artifact(
             MODEL_NAME,
             tensors,
@@ -259,6 +283,7 @@ class HybridPipeline(CollaborativePipeline[Fitted]):
                 "split": model.split,
                 "recency_decay": recent.decay if isinstance(recent, RecentHistory) else None,
                 "covisits": asdict(covisited.setting) if isinstance(covisited, CoVisits) else None,
+                "text_decay": similar.decay if isinstance(similar, TextSimilarity) else None,
             },
         )
 
