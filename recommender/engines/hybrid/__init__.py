@@ -1,5 +1,5 @@
 """Hybrid: a learnt blend of the personalised engines' scores, content similarity, popularity,
-EASE over the recent history and co-visits (covisits.py)."""
+EASE over the recent history, co-visits (covisits.py) and text similarity (text.py)."""
 
 from recommender.engines.spec import EngineSpec, Stage
 
@@ -19,5 +19,7 @@ SPEC = EngineSpec(
         ),
     ),
     evaluate="recommender.engines.hybrid.inference:offline_metrics",
-    description="Learnt blend of NCF, EASE, iALS, content, popularity, recent history, co-visits.",
+    description=(
+        "Learnt blend of NCF, EASE, iALS, content, popularity, recent history, co-visits, text."
+    ),
 )

@@ -34,7 +34,7 @@ FIELDS = ("name", "tagline", "description")
 TOKEN_PATTERN = r"(?u)\b\w+\b"
 MIN_DOCUMENTS = 2  # a word of one service only ties it to nothing
 DECAYS = (0.8, 0.9, 0.95)
-BLOCK_ROWS = 512  # services whose similarities to every service are computed at once
+BLOCK_ROWS = 512  # services whose similarities to every service are computed at once (dense)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def read_texts() -> dict[int, str]:
     projection = dict.fromkeys(FIELDS, 1)
     documents = get_db()[Service._get_collection_name()].find({}, projection)
     return {
-        document["_id"]: " ".join(document.get(field) or "" for field in FIELDS)
+        document["_id"]: " ".join(document[field] for field in FIELDS if document.get(field))
         for document in documents
     }
 
@@ -80,11 +80,11 @@ def similarities(texts: Sequence[str], keep: int = shared.MAX_NEIGHBOURS) -> spa
     by_word = vectors.T.tocsr()
     blocks = []
     for start in range(0, width, BLOCK_ROWS):
-        block = (vectors[start : start + BLOCK_ROWS] @ by_word).tocsr()
-        own = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr)) + start
-        block.data[block.indices == own] = 0.0  # a service is not its own neighbour
-        block.eliminate_zeros()
-        blocks.append(shared.top_per_row(block, keep))
+        # Dense: texts share common words, so most pairs have some similarity.
+        block = (vectors[start : start + BLOCK_ROWS] @ by_word).toarray()
+        rows = np.arange(block.shape[0])
+        block[rows, rows + start] = 0.0  # a service is not its own neighbour
+        blocks.append(shared.top_per_dense_row(block, keep))
     return sparse.vstack(blocks, format="csr")
 
 
