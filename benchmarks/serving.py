@@ -53,7 +53,7 @@ def create_benchmark_app():
         print("trained:", {o.pipeline: o.status for o in outcomes}, flush=True)
         # What Hybrid and Auto serve: the blend's parts, and the engine Auto delegates to.
         for name, keys in (
-            ("hybrid", ("parts", "recency_decay", "covisits")),
+            ("hybrid", ("parts", "recency_decay", "covisits", "text_decay")),
             ("champion", ("engine",)),
         ):
             live = model_store.live_version(name)
