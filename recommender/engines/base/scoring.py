@@ -65,6 +65,19 @@ class IdLists:
         return IdLists(np.concatenate([[0], np.cumsum(lengths)]), self.ids[positions])
 
 
+def latest_entries(
+    histories: IdLists, history_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(list, row, entries after it in its list) of each (list, row)'s latest entry: a service
+    listed twice counts once, at its latest place."""
+    owners = histories.owners()
+    after = histories.indptr[1:][owners] - 1 - np.arange(len(history_rows))
+    keys = owners * (int(history_rows.max(initial=0)) + 1) + history_rows
+    _, latest = np.unique(keys[::-1], return_index=True)
+    latest = len(keys) - 1 - latest
+    return owners[latest], history_rows[latest], after[latest]
+
+
 class ScoringComponent(Protocol):
     version: int
 

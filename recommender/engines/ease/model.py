@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
 
-from recommender.engines.base.scoring import IdLists
+from recommender.engines.base.scoring import IdLists, latest_entries
 from recommender.id_index import IdIndex
 
 PRIOR_WEIGHT = 1e-4  # popularity only breaks ties (users without history, unmodelled services)
@@ -108,19 +108,6 @@ class EASEComponent:
             shape=(len(histories), len(self.services) + 1),
         )
         return np.take_along_axis(np.asarray(matrix @ self.weights), rows, axis=1)
-
-
-def latest_entries(
-    histories: IdLists, history_rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(list, row, entries after it in its list) of each (list, row)'s latest entry: a service
-    listed twice counts once, at its latest place."""
-    owners = histories.owners()
-    after = histories.indptr[1:][owners] - 1 - np.arange(len(history_rows))
-    keys = owners * (int(history_rows.max(initial=0)) + 1) + history_rows
-    _, latest = np.unique(keys[::-1], return_index=True)
-    latest = len(keys) - 1 - latest
-    return owners[latest], history_rows[latest], after[latest]
 
 
 def component(version: int, ids: np.ndarray, weights: np.ndarray, counts: np.ndarray):

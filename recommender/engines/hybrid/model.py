@@ -1,10 +1,10 @@
 """The Hybrid's component: per (user, candidate), one feature per part (the scores of NCF, EASE
 and iALS as they serve, the similarity of the candidate's content embedding to the mean of the
 user's services', the log of the candidate's training popularity, and where the pipeline keeps
-them EASE's score from the recency-weighted history, `RecentHistory`, and the co-visits of
-covisits.py). Each feature is standardised per user over that user's candidates (EASE's sums
-grow with the history, so raw scales differ from user to user) and the features are summed with
-weights learnt on validation.
+them EASE's score from the recency-weighted history, `RecentHistory`, the co-visits of
+covisits.py and the text similarity of text.py). Each feature is standardised per user over
+that user's candidates (EASE's sums grow with the history, so raw scales differ from user to
+user) and the features are summed with weights learnt on validation.
 
 The weights are chosen on a small grid (`WEIGHT_GRID` per part) for the best NDCG@10 on the tune
 users' sampled candidates: the metric itself, by coordinate ascent as in learning to rank. From

@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from recommender.engines.base.scoring import IdLists
-from recommender.engines.ease.model import latest_entries
+from recommender.engines.base.scoring import IdLists, latest_entries
 from recommender.id_index import IdIndex
 
 MAX_NEIGHBOURS = 500  # per service: bounds the stored model and a request's sparse product
