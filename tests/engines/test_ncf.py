@@ -12,6 +12,7 @@ import torch
 from recommender.engines.autoencoders.model import TrainConfig as AETrainConfig
 from recommender.engines.autoencoders.pipeline import AEConfig, AEPipeline, train_embeddings
 from recommender.engines.base.engine import RecommendationContext
+from recommender.engines.base.scoring import IdLists
 from recommender.engines.ncf import MODEL_NAME, inference, training
 from recommender.engines.ncf import data as ncf_data
 from recommender.engines.ncf.model import NCFModel, NCFShape
@@ -392,21 +393,41 @@ def test_offline_evaluation_of_the_served_model_agrees_with_the_pipeline(trained
 
 
 def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(trained):
-    """`scores` (one user, gathered service parts) agrees with `logits` (the plain forward) for
-    trained and unknown users, with every candidate embedded (gathered parts) or one that is
-    not (404: content parts computed on the spot)."""
+    """`scores` (one user) and `batch_scores` (several: evaluation, the Hybrid), both through
+    gathered service parts, agree with the network's plain forward pass for trained and unknown
+    users, with every candidate embedded (gathered parts) or one that is not (404: content
+    parts computed on the spot)."""
     served = inference.component(deps())
+    network, embeddings = served.network, served.embeddings
     accessed = np.array([3, 5], dtype=np.int64)
-    history_rows = served.services.rows(accessed)
     with torch.inference_mode():
-        history = served.network.history(torch.from_numpy(history_rows)).mean(0, keepdim=True)
-    for candidates in ([1, 2, 7, 13, 30, 2], [1, 404, 13]):
+        history = network.history(torch.from_numpy(served.services.rows(accessed))).mean(0)
+
+    def plain(user_id: int, candidates: np.ndarray) -> np.ndarray:
+        user = np.full(len(candidates), user_id, dtype=np.int64)
+        with torch.inference_mode():
+            logits = network(
+                torch.from_numpy(served.users.rows(user)),
+                torch.from_numpy(served.services.rows(candidates)),
+                torch.from_numpy(embeddings.users.rows(user)),
+                torch.from_numpy(embeddings.services.rows(candidates)),
+                history.expand(len(candidates), -1),
+            )
+        return 1 / (1 + np.exp(-logits.numpy()))
+
+    for candidates in ([1, 2, 7, 13, 30, 2], [1, 404, 13, 2, 7, 30]):
         candidates = np.asarray(candidates, dtype=np.int64)
-        for user_id in (1, 9999):  # a trained user, an unknown one
-            fast, _, _ = served.scores(user_id, candidates, accessed)
-            user_ids = np.full(len(candidates), user_id, dtype=np.int64)
-            full = served.logits(user_ids, candidates, history)
-            np.testing.assert_allclose(fast, 1 / (1 + np.exp(-full)), rtol=1e-5, atol=1e-6)
+        users = np.array([1, 9999], dtype=np.int64)  # a trained user, an unknown one
+        batch = served.batch_scores(
+            users,
+            IdLists.from_pairs(np.array([0, 0, 1, 1]), np.tile(accessed, 2), 2),
+            np.stack([candidates, candidates[::-1]]),
+        )
+        for user_id in users:
+            one, _, _ = served.scores(int(user_id), candidates, accessed)
+            np.testing.assert_allclose(one, plain(user_id, candidates), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batch[0], plain(1, candidates), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batch[1], plain(9999, candidates[::-1]), rtol=1e-5, atol=1e-6)
 
 
 def test_a_training_loss_that_goes_nan_fails_the_run_with_the_reason(app, monkeypatch):

@@ -1,4 +1,4 @@
-"""NCF's one-user scoring path, on an untrained network: no app, no database."""
+"""NCF's scoring pass (`forward_users`), on an untrained network: no app, no database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from recommender.engines.ncf.model import NCFModel, NCFShape
 
 
-def test_one_user_over_many_services_equals_the_plain_forward_pass():
+def test_users_over_their_own_services_equal_the_plain_forward_pass():
     torch.manual_seed(0)
     shape = NCFShape(users=5, services=12, user_content=6, service_content=7, mf_dim=4, mlp_dim=4)
     network = NCFModel(shape).eval()
@@ -15,13 +15,25 @@ def test_one_user_over_many_services_equals_the_plain_forward_pass():
         torch.nn.init.normal_(parameter, std=0.5)
     content = torch.randn(12, shape.service_content)
     parts = network.service_parts(content)
-    user, user_content = torch.tensor([3]), torch.randn(1, shape.user_content)
-    history = torch.randn(1, shape.mf_dim)
-    services = torch.tensor([0, 4, 7, 11, 4])  # rows, one unknown (0), one twice
-    chosen = parts.take(services)
+    users = torch.tensor([3, 0, 3])  # one unknown (0), one twice
+    user_content = torch.randn(3, shape.user_content)
+    history = torch.randn(3, shape.mf_dim)
+    # rows per user, one unknown (0), one twice in a row, the same rows for two users
+    services = torch.tensor([[0, 4, 7, 11, 4], [1, 2, 3, 4, 5], [0, 4, 7, 11, 4]])
 
-    fast = network.forward_one_user(user, user_content, history, services, chosen)
+    fast = network.forward_users(
+        users, user_content, history, services, parts.take(services.reshape(-1))
+    )
+
+    assert fast.shape == services.shape
     with torch.inference_mode():
-        full = network(user, services, user_content, content[services], history)
-
-    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
+        for i in range(len(users)):
+            full = network(
+                users[i : i + 1],
+                services[i],
+                user_content[i : i + 1],
+                content[services[i]],
+                history[i : i + 1],
+            )
+            torch.testing.assert_close(fast[i], full, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(fast[0], fast[2])  # the same rows, another user: other logits

@@ -30,26 +30,34 @@ class Setting:
     alpha: float
 
 
-def als(setting: Setting, seed: int = 0) -> AlternatingLeastSquares:
+def als(setting: Setting, seed: int = 0, threads: int = 1) -> AlternatingLeastSquares:
     return AlternatingLeastSquares(
         factors=setting.factors,
         regularization=setting.regularization,
         alpha=setting.alpha,
         iterations=ITERATIONS,
         random_state=seed,
-        num_threads=1,  # the service shares its machine: one core per training
+        num_threads=threads,
     )
 
 
 def fit(
-    users: np.ndarray, rows: np.ndarray, n_users: int, n_rows: int, setting: Setting, seed: int
+    users: np.ndarray,
+    rows: np.ndarray,
+    n_users: int,
+    n_rows: int,
+    setting: Setting,
+    seed: int,
+    threads: int,
 ) -> np.ndarray:
-    """Service factors [n_rows, factors] fitted on the (user row, service row) pairs."""
+    """Service factors [n_rows, factors] fitted on the (user row, service row) pairs, with
+    `threads` threads (each solves its own users' or services' rows: the factors do not depend
+    on the number of threads)."""
     matrix = sparse.csr_matrix(
         (np.ones(len(users), np.float32), (users, rows)), shape=(n_users, n_rows)
     )
     matrix.data[:] = 1.0
-    model = als(setting, seed)
+    model = als(setting, seed, threads)
     model.fit(matrix, show_progress=False)
     return np.ascontiguousarray(model.item_factors, dtype=np.float32)
 
@@ -96,7 +104,7 @@ def component(
 ) -> IALSComponent:
     """The component of `ids` (sorted), their factors [n, f] and training counts; row 0 of the
     model's factors (unknown ids) is zeros."""
-    model = als(setting)
+    model = als(setting)  # one thread: a served request solves one user
     padded = np.zeros((len(ids) + 1, factors.shape[1]), dtype=np.float32)
     padded[1:] = factors
     model.item_factors = padded

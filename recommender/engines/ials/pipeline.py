@@ -58,6 +58,7 @@ class IALSPipeline(CollaborativePipeline[Fitted]):
                 interactions.width,
                 setting,
                 seed,
+                torch.get_num_threads(),  # as many as the other engines' training takes
             )
             require_finite(factors, f"iALS factors {setting}")
             return component(0, interactions.services.ids, factors[1:], counts[1:], setting)

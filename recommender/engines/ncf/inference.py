@@ -56,14 +56,6 @@ class NCFComponent:
     parts: ServiceParts  # of every service the embeddings table holds, in its order
     embedded: IdIndex  # the embeddings table's service ids, in the order of `parts`
 
-    def logits(
-        self, user_ids: np.ndarray, service_ids: np.ndarray, history: torch.Tensor
-    ) -> np.ndarray:
-        """Logits of (user, service) id pairs with the users' mean history rows (`histories`);
-        one user broadcasts over every service."""
-        rows = self.users.rows(user_ids), self.services.rows(service_ids)
-        return self._forward(*rows, user_ids, service_ids, history).numpy()
-
     @torch.inference_mode()
     def histories(self, histories: Histories, users: np.ndarray) -> torch.Tensor:
         """Mean history row of each of `users` (rows of `histories`, whose items are this
@@ -75,21 +67,14 @@ class NCFComponent:
         self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
     ) -> np.ndarray:
         """Probabilities of each user (ids [n], their accessed services) for their candidates
-        (service ids [n, m]): the plain forward pass, for evaluation and the Hybrid engine; one
-        user (a served request) takes the one-user pass of `scores`, tested equal to it."""
-        if len(histories) == 1:
-            return self.scores(int(user_ids[0]), candidates[0], histories.ids)[0][None, :]
+        (service ids [n, m]), for evaluation and the Hybrid engine: the pass a served request
+        takes (`scores`), over many users."""
         rows = self.services.rows(histories.ids)
         known = rows != UNKNOWN
         pooled = Histories.build(histories.owners()[known], rows[known], len(histories))
         history = self.histories(pooled, np.arange(len(histories)))
-        width = candidates.shape[1]
-        logits = self.logits(
-            np.repeat(user_ids, width),
-            candidates.reshape(-1),
-            history.repeat_interleave(width, dim=0),
-        )
-        return 1.0 / (1.0 + np.exp(-logits.reshape(candidates.shape).astype(np.float64)))
+        logits = self._forward(user_ids, history, candidates)
+        return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
     def scores(
         self, user_id: int, candidates: np.ndarray, accessed: np.ndarray
@@ -97,18 +82,26 @@ class NCFComponent:
         """(probability per candidate, user known, service known per candidate); `accessed`:
         the user's accessed services, the history the model pools (unknown ones are skipped)."""
         user_ids = np.array([user_id], dtype=np.int64)
-        user_rows, service_rows = self.users.rows(user_ids), self.services.rows(candidates)
         history_rows = self.services.rows(accessed)
         history_rows = history_rows[history_rows != UNKNOWN]
         history = self._mean_history(torch.from_numpy(history_rows))
-        logits = self.network.forward_one_user(
-            torch.from_numpy(user_rows),
+        logits = self._forward(user_ids, history, candidates[None, :])[0]
+        user_known = bool(self.users.rows(user_ids)[0] != UNKNOWN)
+        service_known = self.services.rows(candidates) != UNKNOWN
+        return torch.sigmoid(torch.from_numpy(logits)).numpy(), user_known, service_known
+
+    def _forward(
+        self, user_ids: np.ndarray, history: torch.Tensor, candidates: np.ndarray
+    ) -> np.ndarray:
+        """Logits [n, m] of users (ids [n], mean history rows [n, mf_dim]) over their
+        candidates (service ids [n, m])."""
+        return self.network.forward_users(
+            torch.from_numpy(self.users.rows(user_ids)),
             torch.from_numpy(self.embeddings.users.rows(user_ids)),
             history,
-            torch.from_numpy(service_rows),
-            self._parts_of(candidates),
-        )
-        return torch.sigmoid(logits).numpy(), bool(user_rows[0] != UNKNOWN), service_rows != UNKNOWN
+            torch.from_numpy(self.services.rows(candidates).reshape(candidates.shape)),
+            self._parts_of(candidates.reshape(-1)),
+        ).numpy()
 
     def _parts_of(self, candidates: np.ndarray) -> ServiceParts:
         """The precomputed parts of `candidates`; those of candidates newer than the embeddings
@@ -129,16 +122,6 @@ class NCFComponent:
         if len(rows) == 0:
             return torch.zeros(1, self.network.shape.mf_dim)
         return self.network.history(rows).mean(dim=0, keepdim=True)
-
-    @torch.inference_mode()
-    def _forward(self, user_rows, service_rows, user_ids, service_ids, history) -> torch.Tensor:
-        return self.network(
-            torch.from_numpy(user_rows),
-            torch.from_numpy(service_rows),
-            torch.from_numpy(self.embeddings.users.rows(user_ids)),
-            torch.from_numpy(self.embeddings.services.rows(service_ids)),
-            history,
-        )
 
 
 def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:

@@ -118,32 +118,38 @@ class NCFModel(nn.Module):
         return first, self.content_service(service_content)
 
     @torch.inference_mode()
-    def forward_one_user(
+    def forward_users(
         self,
-        user: torch.Tensor,
+        users: torch.Tensor,
         user_content: torch.Tensor,
         history: torch.Tensor,
         services: torch.Tensor,
         parts: ServiceParts,
     ) -> torch.Tensor:
-        """`forward` for one user (row [1], content [1, d], history [1, mf_dim]) over many
-        services: `services` are id-table rows and `parts` holds each service's content part
-        (`service_parts` of their content rows). Same logits, a fraction of the arithmetic:
-        the first layers' service halves are gathered, not multiplied again per request, and
-        the head's two product inputs (GMF, content match) are folded into its weights, so each
-        is one matrix-vector product instead of a [services, width] product and a concat."""
+        """`forward` for b users (rows [b], content [b, d], histories [b, mf_dim]), each over
+        its own m services (id-table rows [b, m]); `parts` holds the content part of each of
+        the b * m candidates, row-major (`service_parts` of their content rows, `take`n).
+        Logits [b, m], the same as `forward`'s, for a fraction of the arithmetic: the first
+        layers' service halves are gathered, not multiplied again per pair, and the head's two
+        product inputs (GMF, content match) are folded into its weights, so each is one
+        matrix-vector product per user instead of a [pairs, width] product and a concat."""
         shape, mlp_first, content_first = self.shape, self.mlp[0], self.content[0]
-        mlp_user = self.mlp_user(user) @ mlp_first.weight[:, : shape.mlp_dim].T + mlp_first.bias
-        deep = after_first(self.mlp, parts.mlp_first.index_select(0, services).add_(mlp_user))
+        b, m = services.shape
+        mlp_user = self.mlp_user(users) @ mlp_first.weight[:, : shape.mlp_dim].T + mlp_first.bias
+        gathered = parts.mlp_first.index_select(0, services.reshape(-1)).view(b, m, -1)
+        deep = after_first(self.mlp, gathered.add_(mlp_user[:, None]))
         width = shape.user_content
         content_user = user_content @ content_first.weight[:, :width].T + content_first.bias
-        content = after_first(self.content, parts.content_first + content_user)
+        content_pairs = parts.content_first.view(b, m, -1) + content_user[:, None]
+        content = after_first(self.content, content_pairs)
         w_gmf, w_deep, w_content, w_match = self.head.weight[0].split(
             [shape.mf_dim, shape.mlp_layers[-1], shape.content_layers[-1], shape.content_layers[-1]]
         )
         # head(cat[a * b, ...]) = b @ (w * a) + ...: the user side scales the head's weights.
-        gmf = self.gmf_service(services) @ (w_gmf * (self.gmf_user(user) + history)[0])
-        match = parts.match @ (w_match * self.content_user(user_content)[0])
+        gmf_user = w_gmf * (self.gmf_user(users) + history)
+        gmf = torch.bmm(self.gmf_service(services), gmf_user[:, :, None])[..., 0]
+        match_user = w_match * self.content_user(user_content)
+        match = torch.bmm(parts.match.view(b, m, -1), match_user[:, :, None])[..., 0]
         return deep @ w_deep + content @ w_content + gmf + match + self.head.bias
 
     def forward(
@@ -155,9 +161,8 @@ class NCFModel(nn.Module):
         history: torch.Tensor,
     ) -> torch.Tensor:
         """Logits [n] for n (user row, service row) pairs, their content vectors and the users'
-        mean history rows (see `history_sums`).
-
-        A single user row / content row / history broadcasts over many services (inference)."""
+        mean history rows (see `history_sums`): training's pass. Scoring takes `forward_users`,
+        tested equal to this."""
         gmf = (self.gmf_user(users) + history) * self.gmf_service(services)
         mlp_user = self.mlp_user(users).expand(len(services), -1)
         deep = self.mlp(torch.cat([mlp_user, self.mlp_service(services)], dim=1))

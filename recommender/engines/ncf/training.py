@@ -97,9 +97,13 @@ class Scorer:
         )
 
     def _history(
-        self, users: torch.Tensor, services: torch.Tensor, labels: torch.Tensor | None
+        self,
+        users: torch.Tensor,
+        services: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Mean history row per pair, computed once per distinct user of the batch."""
+        """Mean history row per entry of `users`, computed once per distinct user; given the
+        pairs' `services` and `labels` (training), a positive's own service is left out."""
         distinct, inverse = torch.unique(users, return_inverse=True)
         rows = distinct.cpu().numpy()
         items, offsets = self.histories.bags(rows)
@@ -107,20 +111,28 @@ class Scorer:
             torch.from_numpy(items).to(self.device), torch.from_numpy(offsets).to(self.device)
         )[inverse]
         counts = torch.from_numpy(self.histories.counts(rows)).to(self.device)[inverse].float()
-        if labels is not None:
+        if services is not None and labels is not None:
             sums = sums - labels[:, None] * self.model.history(services)
             counts = counts - labels
         return sums / counts.clamp(min=1.0)[:, None]
 
     @torch.no_grad()
     def __call__(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Logits of user rows [n] over service rows [n, m] (the protocol's scorer)."""
+        """Logits of user rows [n] over service rows [n, m] (the protocol's scorer), by the
+        pass serving takes (`forward_users`); the service parts are computed per call, as the
+        model changes between calls in training."""
         self.model.eval()
-        logits = self.logits(
-            torch.from_numpy(np.repeat(users, items.shape[1])).to(self.device),
-            torch.from_numpy(np.ascontiguousarray(items).reshape(-1)).to(self.device),
+        user_rows = torch.from_numpy(users).to(self.device)
+        service_rows = torch.from_numpy(np.ascontiguousarray(items)).to(self.device)
+        parts = self.model.service_parts(self.service_content)
+        logits = self.model.forward_users(
+            user_rows,
+            self.user_content[user_rows],
+            self._history(user_rows),
+            service_rows,
+            parts.take(service_rows.reshape(-1)),
         )
-        return logits.cpu().numpy().reshape(items.shape)
+        return logits.cpu().numpy()
 
 
 def make_scorer(
@@ -171,7 +183,11 @@ def fit(
     started = time.perf_counter()
     model = NCFModel(shape).to(device)
     scorer = make_scorer(model, data, split, user_content, service_content, device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # Fused: one pass over every parameter per step instead of one per operation; a step
+    # touches every embedding row, so this is most of an epoch's optimiser time.
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+    )
     history: dict[str, list[float]] = {"train_loss": [], "valid_hr@10": [], "valid_ndcg@10": []}
     best_state, best_valid, best_epoch, stale = None, None, 0, 0
     epoch = 0
