@@ -67,8 +67,10 @@ class NCFComponent:
         self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
     ) -> np.ndarray:
         """Probabilities of each user (ids [n], their accessed services) for their candidates
-        (service ids [n, m]), for evaluation and the Hybrid engine: the pass a served request
-        takes (`scores`), over many users."""
+        (service ids [n, m]), for evaluation and the Hybrid engine, by the pass a served request
+        takes; one user (a Hybrid request) is `scores` itself, which skips the batch's pooling."""
+        if len(histories) == 1:
+            return self.scores(int(user_ids[0]), candidates[0], histories.ids)[0][None, :]
         rows = self.services.rows(histories.ids)
         known = rows != UNKNOWN
         pooled = Histories.build(histories.owners()[known], rows[known], len(histories))
