@@ -396,14 +396,16 @@ def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(tr
     """`scores` (one user) and `batch_scores` (several: evaluation, the Hybrid), both through
     gathered service parts, agree with the network's plain forward pass for trained and unknown
     users, with every candidate embedded (gathered parts) or one that is not (404: content
-    parts computed on the spot)."""
+    parts computed on the spot); services the model does not know (404) are left out of the
+    history, and a history of none it knows pools to zeros."""
     served = inference.component(deps())
     network, embeddings = served.network, served.embeddings
     accessed = np.array([3, 5], dtype=np.int64)
     with torch.inference_mode():
         history = network.history(torch.from_numpy(served.services.rows(accessed))).mean(0)
+    nothing = torch.zeros_like(history)
 
-    def plain(user_id: int, candidates: np.ndarray) -> np.ndarray:
+    def plain(user_id: int, candidates: np.ndarray, pooled: torch.Tensor) -> np.ndarray:
         user = np.full(len(candidates), user_id, dtype=np.int64)
         with torch.inference_mode():
             logits = network(
@@ -411,23 +413,29 @@ def test_serving_from_precomputed_service_parts_gives_the_full_forward_scores(tr
                 torch.from_numpy(served.services.rows(candidates)),
                 torch.from_numpy(embeddings.users.rows(user)),
                 torch.from_numpy(embeddings.services.rows(candidates)),
-                history.expand(len(candidates), -1),
+                pooled.expand(len(candidates), -1),
             )
         return 1 / (1 + np.exp(-logits.numpy()))
 
+    close = {"rtol": 1e-5, "atol": 1e-6}
     for candidates in ([1, 2, 7, 13, 30, 2], [1, 404, 13, 2, 7, 30]):
         candidates = np.asarray(candidates, dtype=np.int64)
-        users = np.array([1, 9999], dtype=np.int64)  # a trained user, an unknown one
+        users = np.array([1, 9999, 1], dtype=np.int64)  # a trained user, an unknown one
+        owners, ids = np.array([0, 0, 1, 1, 1, 2]), np.array([3, 5, 404, 3, 5, 404])
         batch = served.batch_scores(
             users,
-            IdLists.from_pairs(np.array([0, 0, 1, 1]), np.tile(accessed, 2), 2),
-            np.stack([candidates, candidates[::-1]]),
+            IdLists.from_pairs(owners, ids, 3),
+            np.stack([candidates, candidates[::-1], candidates]),
         )
-        for user_id in users:
+        for user_id in users[:2]:
             one, _, _ = served.scores(int(user_id), candidates, accessed)
-            np.testing.assert_allclose(one, plain(user_id, candidates), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(batch[0], plain(1, candidates), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(batch[1], plain(9999, candidates[::-1]), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(one, plain(user_id, candidates, history), **close)
+        alone, _, _ = served.scores(1, candidates, np.array([404], dtype=np.int64))
+        np.testing.assert_allclose(alone, plain(1, candidates, nothing), **close)
+        np.testing.assert_allclose(batch[0], plain(1, candidates, history), **close)
+        np.testing.assert_allclose(batch[1], plain(9999, candidates[::-1], history), **close)
+        np.testing.assert_allclose(batch[2], plain(1, candidates, nothing), **close)
+        assert not np.allclose(batch[0], batch[2])  # the history counts
 
 
 def test_a_training_loss_that_goes_nan_fails_the_run_with_the_reason(app, monkeypatch):

@@ -29,7 +29,6 @@ from recommender.engines.base.engine import (
 )
 from recommender.engines.base.scoring import IdLists, offline_test_metrics
 from recommender.engines.ncf import MODEL_NAME
-from recommender.engines.ncf.data import Histories
 from recommender.engines.ncf.model import NCFModel, NCFShape, ServiceParts
 from recommender.evaluation.metrics import DEFAULT_KS
 from recommender.id_index import UNKNOWN, IdIndex
@@ -56,26 +55,12 @@ class NCFComponent:
     parts: ServiceParts  # of every service the embeddings table holds, in its order
     embedded: IdIndex  # the embeddings table's service ids, in the order of `parts`
 
-    @torch.inference_mode()
-    def histories(self, histories: Histories, users: np.ndarray) -> torch.Tensor:
-        """Mean history row of each of `users` (rows of `histories`, whose items are this
-        model's service rows)."""
-        items, offsets = histories.bags(users)
-        return self.network.mean_history(torch.from_numpy(items), torch.from_numpy(offsets))
-
     def batch_scores(
         self, user_ids: np.ndarray, histories: IdLists, candidates: np.ndarray
     ) -> np.ndarray:
         """Probabilities of each user (ids [n], their accessed services) for their candidates
-        (service ids [n, m]), for evaluation and the Hybrid engine, by the pass a served request
-        takes; one user (a Hybrid request) is `scores` itself, which skips the batch's pooling."""
-        if len(histories) == 1:
-            return self.scores(int(user_ids[0]), candidates[0], histories.ids)[0][None, :]
-        rows = self.services.rows(histories.ids)
-        known = rows != UNKNOWN
-        pooled = Histories.build(histories.owners()[known], rows[known], len(histories))
-        history = self.histories(pooled, np.arange(len(histories)))
-        logits = self._forward(user_ids, history, candidates)
+        (service ids [n, m]), for evaluation and the Hybrid engine: the pass of `scores`."""
+        logits = self._forward(user_ids, self._mean_histories(histories), candidates)
         return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
     def scores(
@@ -84,13 +69,21 @@ class NCFComponent:
         """(probability per candidate, user known, service known per candidate); `accessed`:
         the user's accessed services, the history the model pools (unknown ones are skipped)."""
         user_ids = np.array([user_id], dtype=np.int64)
-        history_rows = self.services.rows(accessed)
-        history_rows = history_rows[history_rows != UNKNOWN]
-        history = self._mean_history(torch.from_numpy(history_rows))
+        history = self._mean_histories(IdLists.one(accessed))
         logits = self._forward(user_ids, history, candidates[None, :])[0]
         user_known = bool(self.users.rows(user_ids)[0] != UNKNOWN)
         service_known = self.services.rows(candidates) != UNKNOWN
         return torch.sigmoid(torch.from_numpy(logits)).numpy(), user_known, service_known
+
+    @torch.inference_mode()
+    def _mean_histories(self, histories: IdLists) -> torch.Tensor:
+        """Per user, the mean history row of their accessed services [n, mf_dim]; services
+        the model does not know are skipped, an empty history is zeros."""
+        rows = self.services.rows(histories.ids)
+        known = rows != UNKNOWN
+        counts = np.bincount(histories.owners()[known], minlength=len(histories))
+        offsets = np.cumsum(counts) - counts
+        return self.network.mean_history(torch.from_numpy(rows[known]), torch.from_numpy(offsets))
 
     def _forward(
         self, user_ids: np.ndarray, history: torch.Tensor, candidates: np.ndarray
@@ -118,12 +111,6 @@ class NCFComponent:
                 torch.from_numpy(content)
             )
         return parts
-
-    @torch.inference_mode()
-    def _mean_history(self, rows: torch.Tensor) -> torch.Tensor:
-        if len(rows) == 0:
-            return torch.zeros(1, self.network.shape.mf_dim)
-        return self.network.history(rows).mean(dim=0, keepdim=True)
 
 
 def build(stored: StoredModel, live: emb.Embeddings | None) -> NCFComponent:
